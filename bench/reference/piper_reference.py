@@ -7,6 +7,7 @@ writes one JSON answer to stdout.
 """
 
 import json
+import resource
 import sys
 import time
 
@@ -35,7 +36,11 @@ def main():
                     samples += len(chunk.audio_int16_array)
                 compute += time.perf_counter() - start
         json.dump(
-            {"compute_s": compute, "audio_s": samples / voice.config.sample_rate},
+            {
+                "compute_s": compute,
+                "audio_s": samples / voice.config.sample_rate,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            },
             sys.stdout,
         )
     else:

@@ -1,0 +1,71 @@
+import type { Voicepack } from '../voices/voicepack.js';
+import { chunkSentences, DEFAULT_CHUNK_POLICY, type ChunkPolicy } from './chunker.js';
+import { espeakVersion } from './espeak.js';
+import { phonemesToIds } from './phoneme-ids.js';
+import { PiperModel, type InferenceParams, type InferenceTuning } from './piper-model.js';
+import { SynthesisStream, type StreamOptions } from './synthesis-stream.js';
+import { phonemeIdsForText } from './text-to-ids.js';
+
+export interface SynthesizeOptions extends Omit<StreamOptions, 'inference'> {
+  speaker?: string | number;
+  lengthScale?: number;
+  noiseScale?: number;
+  noiseW?: number;
+  chunking?: Partial<ChunkPolicy>;
+}
+
+export interface EngineOptions {
+  tuning?: Partial<InferenceTuning>;
+  /** Called with phonemes the voice has no id for (they are dropped). */
+  onMissingPhonemes?: (phonemes: string[], text: string) => void;
+}
+
+/** A loaded Piper voice: text in, a stream of 48 kHz 20 ms frames out. */
+export class PiperEngine {
+  private constructor(
+    readonly voice: Voicepack,
+    readonly model: PiperModel,
+    private readonly options: EngineOptions,
+  ) {}
+
+  static async load(voice: Voicepack, options: EngineOptions = {}): Promise<PiperEngine> {
+    espeakVersion(); // fail fast, with install advice, before loading the model
+    const model = await PiperModel.load(voice.modelPath, voice.config, options.tuning);
+    return new PiperEngine(voice, model, options);
+  }
+
+  /** Runs one short synthesis so the first real request pays no graph set-up; returns its ms. */
+  async warmup(): Promise<number> {
+    const t0 = performance.now();
+    for await (const _ of this.synthesize('Warm up.', { chunking: { mode: 'sentence' } })) {
+      // drain
+    }
+    return performance.now() - t0;
+  }
+
+  synthesize(text: string, options: SynthesizeOptions = {}): SynthesisStream {
+    const { sentences, missing } = phonemeIdsForText(text, this.voice.config);
+    if (missing.length > 0) {
+      (this.options.onMissingPhonemes ?? ((m) => console.warn(`[tts] dropped phonemes missing from the voice: ${[...new Set(m)].join(' ')}`)))(
+        missing,
+        text,
+      );
+    }
+    const policy = { ...DEFAULT_CHUNK_POLICY, ...options.chunking };
+    const chunks = chunkSentences(
+      sentences.map((s) => s.phonemes),
+      policy,
+    ).map((phonemes) => ({ ids: phonemesToIds(phonemes, this.voice.config.phoneme_id_map).ids }));
+    const inference: InferenceParams = {
+      speakerId: this.model.speakerId(options.speaker),
+      ...(options.lengthScale !== undefined && { lengthScale: options.lengthScale }),
+      ...(options.noiseScale !== undefined && { noiseScale: options.noiseScale }),
+      ...(options.noiseW !== undefined && { noiseW: options.noiseW }),
+    };
+    return new SynthesisStream(this.model, chunks, { ...options, inference });
+  }
+
+  async release(): Promise<void> {
+    await this.model.release();
+  }
+}

@@ -1,0 +1,165 @@
+import { FRAME_SAMPLES, OUTPUT_SAMPLE_RATE, type AudioFrame } from './audio-frame.js';
+import { Framer, type RawFrame } from './framer.js';
+import { gainToTarget, integratedLoudness } from './loudness.js';
+import { floatToS16 } from './pcm.js';
+import type { InferenceParams, PiperModel } from './piper-model.js';
+import { StreamResampler } from './resampler.js';
+
+export interface SynthesisChunk {
+  ids: number[];
+}
+
+export interface StreamStats {
+  /** performance.now() when synthesis started, when the first frame was ready. */
+  startedAt: number;
+  firstFrameAt: number | undefined;
+  /** Model compute time and the audio it produced, for RTF. */
+  computeMs: number;
+  audioMs: number;
+  chunks: number;
+  frames: number;
+}
+
+export interface StreamOptions {
+  inference?: InferenceParams;
+  /** Normalise each utterance to this integrated loudness (LUFS); off when undefined. */
+  loudnessTarget?: number;
+  /** Frames buffered ahead of the consumer before synthesis waits (bounds memory). */
+  maxBufferedFrames?: number;
+}
+
+type Waiter = () => void;
+
+/**
+ * One utterance as an async iterable of 20 ms frames. Chunk k+1 is synthesized while the frames
+ * of chunk k are consumed. `pause` holds output before the next frame and `resume` continues at
+ * the exact next sample; `stop` ends the stream between two frames and abandons the rest.
+ */
+export class SynthesisStream implements AsyncIterable<AudioFrame> {
+  readonly stats: StreamStats = { startedAt: performance.now(), firstFrameAt: undefined, computeMs: 0, audioMs: 0, chunks: 0, frames: 0 };
+  private readonly queue: RawFrame[] = [];
+  private producing = true;
+  private failure: unknown;
+  private pausedFlag = false;
+  private stoppedFlag = false;
+  private sequence = 0;
+  private consumerWaiter: Waiter | undefined;
+  private producerWaiter: Waiter | undefined;
+  private readonly maxBuffered: number;
+
+  constructor(
+    private readonly model: PiperModel,
+    private readonly chunks: readonly SynthesisChunk[],
+    private readonly options: StreamOptions = {},
+  ) {
+    this.maxBuffered = options.maxBufferedFrames ?? 1500;
+    void this.produce();
+  }
+
+  get paused(): boolean {
+    return this.pausedFlag;
+  }
+
+  get stopped(): boolean {
+    return this.stoppedFlag;
+  }
+
+  /** Frames synthesized but not yet taken by the consumer. */
+  get buffered(): number {
+    return this.queue.length;
+  }
+
+  pause(): void {
+    this.pausedFlag = true;
+  }
+
+  resume(): void {
+    this.pausedFlag = false;
+    this.wakeConsumer();
+  }
+
+  stop(): void {
+    this.stoppedFlag = true;
+    this.queue.length = 0;
+    this.wakeConsumer();
+    this.wakeProducer();
+  }
+
+  private wakeConsumer(): void {
+    const w = this.consumerWaiter;
+    this.consumerWaiter = undefined;
+    w?.();
+  }
+
+  private wakeProducer(): void {
+    const w = this.producerWaiter;
+    this.producerWaiter = undefined;
+    w?.();
+  }
+
+  private enqueue(frames: RawFrame[]): void {
+    if (frames.length === 0 || this.stoppedFlag) return;
+    this.stats.firstFrameAt ??= performance.now();
+    this.queue.push(...frames);
+    this.wakeConsumer();
+  }
+
+  private async produce(): Promise<void> {
+    const resampler = new StreamResampler(this.model.sampleRate, OUTPUT_SAMPLE_RATE);
+    const framer = new Framer();
+    let gain: number | undefined;
+    try {
+      for (const chunk of this.chunks) {
+        if (this.stoppedFlag) break;
+        while (this.queue.length > this.maxBuffered && !this.stoppedFlag) {
+          await new Promise<void>((r) => (this.producerWaiter = r));
+        }
+        const t0 = performance.now();
+        const audio = await this.model.infer(chunk.ids, this.options.inference);
+        this.stats.computeMs += performance.now() - t0;
+        this.stats.audioMs += (audio.length / this.model.sampleRate) * 1000;
+        this.stats.chunks += 1;
+        if (this.stoppedFlag) break;
+        const resampled = resampler.push(audio);
+        if (this.options.loudnessTarget !== undefined && gain === undefined) {
+          gain = gainToTarget(integratedLoudness(resampled), this.options.loudnessTarget);
+        }
+        this.enqueue(framer.push(floatToS16(resampled, gain ?? 1)));
+      }
+      if (!this.stoppedFlag) {
+        this.enqueue(framer.push(floatToS16(resampler.finish(), gain ?? 1)));
+        const last = framer.flush();
+        if (last) this.enqueue([last]);
+      }
+    } catch (err) {
+      this.failure = err;
+    } finally {
+      this.producing = false;
+      this.wakeConsumer();
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<AudioFrame> {
+    for (;;) {
+      if (this.stoppedFlag) return;
+      // The final flag needs to know no frame follows, so the last frame waits for the producer.
+      const ready = !this.pausedFlag && (this.queue.length > 1 || (this.queue.length === 1 && !this.producing));
+      if (!ready) {
+        if (!this.producing && this.queue.length === 0) {
+          if (this.failure) throw this.failure;
+          return;
+        }
+        await new Promise<void>((r) => (this.consumerWaiter = r));
+        continue;
+      }
+      const raw = this.queue.shift() as RawFrame;
+      if (this.queue.length < this.maxBuffered) this.wakeProducer();
+      this.sequence += 1;
+      this.stats.frames += 1;
+      const final = this.queue.length === 0 && !this.producing;
+      yield { samples: raw.samples, sampleRate: OUTPUT_SAMPLE_RATE, sequence: this.sequence, validSamples: raw.validSamples, final };
+    }
+  }
+}
+
+export { FRAME_SAMPLES };
