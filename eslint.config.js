@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'voicepacks/', 'dist/', 'coverage/', 'artifacts/'] },
+  { ignores: ['node_modules/', 'voicepacks/', 'vendor/', 'dist/', 'coverage/', 'artifacts/', '.scratch/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
