@@ -110,5 +110,6 @@ for (const deb of readdirSync(work).filter((f) => f.endsWith('.deb'))) {
   log(`unpacked ${deb}`);
 }
 rmSync(work, { recursive: true, force: true });
-// The 1.52 library links libpcaudio/libsonic like 1.51 does; those come from the system package.
+// The 1.52 library links libpcaudio0 and libsonic0 like 1.51 does; Debian's espeak-ng package
+// (or those two) provides them.
 log(`done: ${target}`);
