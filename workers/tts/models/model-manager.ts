@@ -59,6 +59,7 @@ export interface ModelLease {
 export class ModelManager {
   private readonly resident = new Map<string, Resident>();
   private readonly loading = new Map<string, Promise<Resident>>();
+  private retired: Resident[] = [];
   private evictionTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
 
@@ -173,6 +174,7 @@ export class ModelManager {
         released = true;
         resident.users -= 1;
         resident.lastUsed = this.now();
+        if (this.retired.includes(resident)) this.releaseRetired();
       },
     };
   }
@@ -206,6 +208,32 @@ export class ModelManager {
       this.opts.logger.info({ model: id, idle_s: Math.round((now - r.lastUsed) / 1000) }, 'Model evicted');
     }
     return evicted;
+  }
+
+  /**
+   * Loads a fresh engine for a resident model (e.g. after its files changed) and swaps it in; the
+   * old engine is released once its last holder lets go.
+   */
+  async reload(modelId: string): Promise<void> {
+    const old = this.resident.get(modelId);
+    if (!old) {
+      await this.load(modelId);
+      return;
+    }
+    this.resident.delete(modelId);
+    try {
+      await this.ensure(modelId);
+    } catch (err) {
+      this.resident.set(modelId, old); // keep serving the old engine
+      throw err;
+    }
+    if (old.users === 0) await old.engine.release();
+    else this.retired.push(old);
+  }
+
+  private releaseRetired(): void {
+    for (const r of this.retired.filter((x) => x.users === 0)) void r.engine.release();
+    this.retired = this.retired.filter((x) => x.users > 0);
   }
 
   async stop(): Promise<void> {

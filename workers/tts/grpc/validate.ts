@@ -1,0 +1,41 @@
+import { status } from '@grpc/grpc-js';
+import type { SynthesizeOptions } from '../engine/engine.js';
+import type { SynthesisOptions } from './generated/tts.js';
+import { InputError } from './status.js';
+
+const invalid = (message: string) => new InputError(status.INVALID_ARGUMENT, message);
+
+function scale(name: string, value: number | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isFinite(value) || value < min || value > max) throw invalid(`${name} must be between ${min} and ${max} (got ${value})`);
+  return value;
+}
+
+/** Wire options to engine options, rejecting out-of-range values with INVALID_ARGUMENT. */
+export function synthesisOptionsFrom(
+  wire: SynthesisOptions | undefined,
+  defaults: { loudnessTarget: number | null; chunking: 'stream' | 'sentence' },
+): SynthesizeOptions {
+  const chunking = wire?.chunking || defaults.chunking;
+  if (chunking !== 'stream' && chunking !== 'sentence') throw invalid(`chunking must be "stream" or "sentence" (got ${JSON.stringify(chunking)})`);
+  const speaker = wire?.speaker ? (/^\d+$/.test(wire.speaker) ? Number(wire.speaker) : wire.speaker) : undefined;
+  const loudness = scale('loudness_target_lufs', wire?.loudnessTargetLufs, -70, 0) ?? defaults.loudnessTarget ?? undefined;
+  return {
+    speaker,
+    lengthScale: scale('length_scale', wire?.lengthScale, 0.1, 5),
+    noiseScale: scale('noise_scale', wire?.noiseScale, 0, 2),
+    noiseW: scale('noise_w', wire?.noiseW, 0, 2),
+    loudnessTarget: loudness,
+    chunking: { mode: chunking },
+  };
+}
+
+/** Text to speak: not empty, valid UTF-8 (a decoder replacement char means it was not), bounded. */
+export function checkText(text: string, maxChars: number): void {
+  if (text.includes('\uFFFD')) throw invalid('text is not valid UTF-8');
+  if (text.length > maxChars) throw invalid(`text is ${text.length} characters; the limit is ${maxChars}`);
+}
+
+export function checkNotBlank(text: string): void {
+  if (text.trim().length === 0) throw invalid('text is empty');
+}
