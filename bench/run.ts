@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { engineSuite } from './suites/engine.js';
 import { ortOptionsSuite } from './suites/ort-options.js';
 import { resamplerSuite } from './suites/resampler.js';
+import { workerSuite } from './suites/worker.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +23,7 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   engine: () => engineSuite({ trials, voice: values.voice }),
   resampler: () => resamplerSuite({ trials }),
   'ort-options': () => ortOptionsSuite({ trials, voice: values.voice }),
+  worker: () => workerSuite({ trials, voice: values.voice }),
 };
 const run = suites[values.suite];
 if (!run) {

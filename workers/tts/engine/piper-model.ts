@@ -5,8 +5,14 @@ export interface InferenceTuning {
   /** Threads inside one inference (ORT intra-op). */
   intraOpThreads: number;
   graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
-  /** ORT's CPU arena keeps freed buffers; off keeps RSS near the model's own size. */
+  /** ORT's CPU arena reuses buffers between runs. */
   memoryArena: boolean;
+  /**
+   * Let ORT's worker threads busy-wait between parallel sections. On a 2-core machine spinning
+   * threads starve Node's event loop, so control messages (PAUSE on barge-in) wait behind
+   * inference; off costs a few percent of throughput (`--suite ort-options`).
+   */
+  spinning: boolean;
 }
 
 /**
@@ -18,6 +24,7 @@ export const DEFAULT_TUNING: InferenceTuning = {
   intraOpThreads: 2,
   graphOptimization: 'all',
   memoryArena: true,
+  spinning: false,
 };
 
 export interface InferenceParams {
@@ -44,6 +51,7 @@ export class PiperModel {
       graphOptimizationLevel: t.graphOptimization,
       executionMode: 'sequential',
       enableCpuMemArena: t.memoryArena,
+      extra: { session: { 'intra_op.allow_spinning': t.spinning ? '1' : '0' } },
     };
     const session =
       typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);

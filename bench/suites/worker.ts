@@ -1,0 +1,134 @@
+import type { TTSServiceClient } from '../../workers/tts/grpc/generated/tts.js';
+import { Command, type AudioFrame, type ControlResponse } from '../../workers/tts/grpc/generated/tts.js';
+import { pickRealVoice } from '../../workers/tts/voices/pick.js';
+import { BENCH_SENTENCES } from '../sentences.js';
+import { round, summary } from '../stats.js';
+import { startWorkerProcess } from '../worker-process.js';
+
+const LONG_TEXT = BENCH_SENTENCES.slice(0, 4).join(' ');
+/** Client playout buffer used to judge underruns: a frame later than its slot after this is one. */
+const PLAYOUT_BUFFER_MS = 200;
+
+function unary<Req, Res>(fn: (req: Req, cb: (err: Error | null, res: Res) => void) => unknown, req: Req): Promise<Res> {
+  return new Promise((resolve, reject) => fn(req, (err, res) => (err ? reject(err) : resolve(res))));
+}
+
+async function startSession(client: TTSServiceClient): Promise<string> {
+  const res = await unary<{ sessionId: string; modelId: string }, { sessionId: string }>(client.startSession.bind(client), {
+    sessionId: '',
+    modelId: '',
+  });
+  return res.sessionId;
+}
+
+interface Received {
+  frame: AudioFrame;
+  at: number;
+}
+
+/** Runs one Synthesize; `onFrame` sees each frame as it arrives. */
+function synthesize(client: TTSServiceClient, sessionId: string, text: string, onFrame?: (r: Received) => void): Promise<Received[]> {
+  return new Promise((resolve, reject) => {
+    const call = client.synthesize();
+    const got: Received[] = [];
+    call.on('data', (frame: AudioFrame) => {
+      const r = { frame, at: performance.now() };
+      got.push(r);
+      onFrame?.(r);
+    });
+    call.on('error', reject);
+    call.on('end', () => resolve(got));
+    call.write({ sessionId, text, isFinal: true });
+    call.end();
+  });
+}
+
+function control(client: TTSServiceClient, sessionId: string, command: Command): Promise<ControlResponse> {
+  return unary(client.control.bind(client), { sessionId, command });
+}
+
+/** Streams without underrun: every frame arrives before its playout slot. */
+function underran(frames: Received[]): boolean {
+  const data = frames.filter((f) => f.frame.audio.length > 0);
+  const start = (data[0]?.at ?? 0) + PLAYOUT_BUFFER_MS;
+  return data.some((f, k) => f.at > start + k * 20);
+}
+
+export async function workerSuite(opts: { trials: number; voice?: string }): Promise<Record<string, unknown>> {
+  const voice = pickRealVoice(opts.voice);
+  const worker = await startWorkerProcess(voice.id);
+  try {
+    const { client } = worker;
+    const session = await startSession(client);
+    await synthesize(client, session, 'Warm up the connection.');
+
+    const fal: number[] = [];
+    const ack: number[] = [];
+    const pauseToLast: number[] = [];
+    let framesAfterPause = 0;
+    let computeRtf = 0;
+    for (let i = 0; i < opts.trials; i += 1) {
+      const text = BENCH_SENTENCES[i % BENCH_SENTENCES.length] as string;
+      const t0 = performance.now();
+      let pausedAt: number | undefined;
+      let ackRes: ControlResponse | undefined;
+      let ackAt: number | undefined;
+      const done = synthesize(client, session, text, (r) => {
+        if (r.frame.sequence === 1) fal.push(r.at - t0);
+        if (r.frame.sequence === 3 && pausedAt === undefined) {
+          pausedAt = performance.now();
+          void control(client, session, Command.PAUSE).then(async (res) => {
+            ackAt = performance.now();
+            ackRes = res;
+            ack.push(ackAt - (pausedAt as number));
+            // Three more round trips while paused: any frame sent after the ack would show up.
+            for (let k = 0; k < 3; k += 1) await unary(client.getCapabilities.bind(client), {});
+            await control(client, session, Command.RESUME);
+          });
+        }
+      });
+      const frames = await done;
+      const ackTs = ackRes?.timestampMs ?? Number.POSITIVE_INFINITY;
+      const resumeSeq = (ackRes?.lastSequence ?? 0) + 1;
+      const beforeResume = frames.filter((f) => f.frame.sequence < resumeSeq || f.frame.timestampMs <= ackTs);
+      const lastBefore = beforeResume[beforeResume.length - 1];
+      if (pausedAt !== undefined && lastBefore) pauseToLast.push(Math.max(0, lastBefore.at - pausedAt));
+      // Frames stamped by the worker after its PAUSE ack and before RESUME would break the contract.
+      framesAfterPause += frames.filter((f) => f.frame.timestampMs > ackTs && f.frame.sequence <= (ackRes?.lastSequence ?? 0)).length;
+      const final = frames[frames.length - 1]?.frame;
+      computeRtf += final?.stats?.rtf ?? 0;
+    }
+
+    // Concurrency: N simultaneous long streams, each must keep ahead of real-time playout.
+    let maxNoUnderrun = 0;
+    let underruns = 0;
+    for (let n = 1; n <= 12; n += 1) {
+      const sessions = await Promise.all(Array.from({ length: n }, () => startSession(client)));
+      const results = await Promise.all(sessions.map((s) => synthesize(client, s, LONG_TEXT)));
+      await Promise.all(sessions.map((s) => unary(client.endSession.bind(client), { sessionId: s })));
+      const bad = results.filter(underran).length;
+      if (bad > 0) {
+        underruns = bad;
+        break;
+      }
+      maxNoUnderrun = n;
+    }
+
+    return {
+      suite: 'worker',
+      voice: voice.id,
+      trials: opts.trials,
+      fal_ms: summary(fal),
+      control_ack_ms: summary(ack),
+      pause_to_last_frame_ms: summary(pauseToLast),
+      frames_after_pause: framesAfterPause,
+      rtf: round(computeRtf / opts.trials, 4),
+      max_sessions_no_underrun: maxNoUnderrun,
+      underruns_at_next_level: underruns,
+      playout_buffer_ms: PLAYOUT_BUFFER_MS,
+      rss_mb: worker.peakRssMb(),
+    };
+  } finally {
+    await worker.stop();
+  }
+}

@@ -1,0 +1,61 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { credentials } from '@grpc/grpc-js';
+import { TTSServiceClient } from '../workers/tts/grpc/generated/tts.js';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  client: TTSServiceClient;
+  port: number;
+  /** Peak resident set size of the worker process (VmHWM), in MB. */
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+/** The worker as users run it (`npm run worker`), in its own process so its memory is its own. */
+export async function startWorkerProcess(model: string, env: Record<string, string> = {}): Promise<WorkerProcess> {
+  const port = await freePort();
+  const httpPort = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/tts/main.ts'], {
+    cwd: repoRoot,
+    env: { ...process.env, DEFAULT_MODEL: model, WORKER_PORT: String(port), WORKER_HTTP_PORT: String(httpPort), LOG_LEVEL: 'warn', REDIS_URL: '', ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`worker exited with ${code}`))));
+  const client = new TTSServiceClient(`127.0.0.1:${port}`, credentials.createInsecure(), { 'grpc.enable_http_proxy': 0 });
+  const ready = new Promise<void>((resolve, reject) =>
+    client.waitForReady(Date.now() + 60_000, (err) => (err ? reject(err) : resolve())),
+  );
+  await Promise.race([ready, exited]);
+  return {
+    child,
+    client,
+    port,
+    peakRssMb: () => {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      return Math.round(kb / 102.4) / 10;
+    },
+    stop: async () => {
+      client.close();
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      await gone;
+    },
+  };
+}
