@@ -10,10 +10,10 @@
  * checks this filter's output against libsamplerate's best converter.
  */
 
-const DEFAULT_TAPS = 32;
+const DEFAULT_TAPS = 48;
 const KAISER_BETA = 8;
-/** Passband edge as a fraction of the lower Nyquist frequency. */
-const CUTOFF = 0.92;
+/** The filter's -6 dB point as a fraction of the lower Nyquist frequency. */
+const CUTOFF = 0.94;
 
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);

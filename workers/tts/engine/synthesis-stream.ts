@@ -52,7 +52,8 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
     private readonly chunks: readonly SynthesisChunk[],
     private readonly options: StreamOptions = {},
   ) {
-    this.maxBuffered = options.maxBufferedFrames ?? 1500;
+    // At least 2: the consumer holds the last frame back until it knows whether it is final.
+    this.maxBuffered = Math.max(2, options.maxBufferedFrames ?? 1500);
     void this.produce();
   }
 
@@ -153,10 +154,11 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
         continue;
       }
       const raw = this.queue.shift() as RawFrame;
-      if (this.queue.length < this.maxBuffered) this.wakeProducer();
+      if (this.queue.length <= this.maxBuffered) this.wakeProducer();
       this.sequence += 1;
       this.stats.frames += 1;
-      const final = this.queue.length === 0 && !this.producing;
+      // A failed synthesis has no final frame: the iterator throws after the frames it has.
+      const final = this.queue.length === 0 && !this.producing && this.failure === undefined;
       yield { samples: raw.samples, sampleRate: OUTPUT_SAMPLE_RATE, sequence: this.sequence, validSamples: raw.validSamples, final };
     }
   }

@@ -1,0 +1,167 @@
+import { describe, expect, it } from 'vitest';
+import { FRAME_SAMPLES, type AudioFrame } from '../../workers/tts/engine/audio-frame.js';
+import type { PiperModel } from '../../workers/tts/engine/piper-model.js';
+import { SynthesisStream } from '../../workers/tts/engine/synthesis-stream.js';
+
+/**
+ * SynthesisStream against a scripted model whose inference settles in microtasks (or when the
+ * test says so), so every interleaving here is deterministic: after a few setImmediate turns
+ * nothing is left to run.
+ */
+
+const RATE = 16_000;
+/** 20 ids -> 20 x 256 samples at 16 kHz -> 15360 at 48 kHz = exactly 16 frames. */
+const CHUNK = { ids: Array.from({ length: 20 }, () => 7) };
+const FRAMES_PER_CHUNK = (20 * 256 * 3) / FRAME_SAMPLES;
+
+interface ScriptedModel {
+  model: PiperModel;
+  calls: () => number;
+}
+
+function scriptedModel(infer: (call: number, ids: readonly number[]) => Promise<Float32Array>): ScriptedModel {
+  let calls = 0;
+  const model = {
+    sampleRate: RATE,
+    infer: (ids: readonly number[]) => {
+      calls += 1;
+      return infer(calls, ids);
+    },
+  } as unknown as PiperModel;
+  return { model, calls: () => calls };
+}
+
+const tone = (ids: readonly number[]) => Float32Array.from({ length: ids.length * 256 }, (_, i) => 0.3 * Math.sin(i / 5));
+const instant = () => scriptedModel(async (_call, ids) => tone(ids));
+
+async function settle(turns = 50): Promise<void> {
+  for (let i = 0; i < turns; i += 1) await new Promise<void>((r) => setImmediate(r));
+}
+
+async function collect(stream: AsyncIterable<AudioFrame>): Promise<AudioFrame[]> {
+  const frames: AudioFrame[] = [];
+  for await (const f of stream) frames.push(f);
+  return frames;
+}
+
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe('SynthesisStream', () => {
+  it('ends at once with no frames when there is nothing to say', async () => {
+    const { model, calls } = instant();
+    expect(await collect(new SynthesisStream(model, []))).toEqual([]);
+    expect(calls()).toBe(0);
+  });
+
+  it('stops synthesizing ahead once maxBufferedFrames are queued, and catches up as they are taken', async () => {
+    const { model, calls } = instant();
+    const stream = new SynthesisStream(model, [CHUNK, CHUNK, CHUNK, CHUNK], { maxBufferedFrames: 4 });
+    const it = stream[Symbol.asyncIterator]();
+    const frames: AudioFrame[] = [];
+    const take = async () => {
+      const r = await it.next();
+      if (!r.done) frames.push(r.value);
+      return r;
+    };
+    await take();
+    await settle();
+    expect(calls()).toBe(1); // the first chunk's 16 frames exceed the bound: no second inference yet
+    // 15 whole frames are ready after one chunk (the resampler holds back its look-ahead); 1 taken.
+    expect(stream.buffered).toBe(14);
+    // Taking frames wakes the producer only once at most 4 are left (after 10 more takes).
+    for (let k = 0; k < 9; k += 1) await take();
+    await settle();
+    expect(calls()).toBe(1);
+    await take();
+    await settle();
+    expect(calls()).toBe(2);
+    expect(stream.buffered).toBe(4 + FRAMES_PER_CHUNK);
+    while (!(await take()).done);
+    expect(calls()).toBe(4);
+    expect(frames).toHaveLength(4 * FRAMES_PER_CHUNK);
+    expect(frames.map((f) => f.sequence)).toEqual(frames.map((_, i) => i + 1));
+  });
+
+  it('abandons the rest when stopped during an inference', async () => {
+    const gate = deferred<void>();
+    const { model, calls } = scriptedModel(async (call, ids) => {
+      if (call === 2) await gate.promise;
+      return tone(ids);
+    });
+    const stream = new SynthesisStream(model, [CHUNK, CHUNK, CHUNK]);
+    const it = stream[Symbol.asyncIterator]();
+    expect((await it.next()).done).toBe(false);
+    await settle();
+    expect(calls()).toBe(2); // the second inference is in flight
+    stream.stop();
+    gate.resolve();
+    await settle();
+    expect(await it.next()).toEqual({ done: true, value: undefined });
+    expect(calls()).toBe(2);
+    expect(stream.buffered).toBe(0);
+  });
+
+  it('delivers the frames made before a model failure, then rejects with the error', async () => {
+    const failure = new Error('inference failed');
+    const { model } = scriptedModel(async (call, ids) => {
+      if (call === 2) throw failure;
+      return tone(ids);
+    });
+    const stream = new SynthesisStream(model, [CHUNK, CHUNK]);
+    const frames: AudioFrame[] = [];
+    await expect(
+      (async () => {
+        for await (const f of stream) frames.push(f);
+      })(),
+    ).rejects.toBe(failure);
+    expect(frames.length).toBeGreaterThanOrEqual(FRAMES_PER_CHUNK - 1);
+    expect(frames.map((f) => f.sequence)).toEqual(frames.map((_, i) => i + 1));
+  });
+
+  // A consumer such as the gRPC service must not report a finished utterance and then an error.
+  it('flags no frame final when the synthesis fails', async () => {
+    const { model } = scriptedModel(async (call, ids) => {
+      if (call === 2) throw new Error('inference failed');
+      return tone(ids);
+    });
+    const frames: AudioFrame[] = [];
+    try {
+      for await (const f of new SynthesisStream(model, [CHUNK, CHUNK])) frames.push(f);
+    } catch {
+      // expected
+    }
+    expect(frames.length).toBeGreaterThan(0);
+    expect(frames.filter((f) => f.final)).toEqual([]);
+  });
+
+  // The consumer holds the last queued frame back while the producer runs, so a bound below 2
+  // could deadlock; the stream raises it to 2.
+  it.each([0, 1])('completes with maxBufferedFrames %i', async (maxBufferedFrames) => {
+    const { model } = instant();
+    const stream = new SynthesisStream(model, [CHUNK, CHUNK, CHUNK], { maxBufferedFrames });
+    let done = false;
+    let frames = 0;
+    const consumer = (async () => {
+      for await (const _ of stream) frames += 1;
+      done = true;
+    })();
+    try {
+      await settle(200); // with this model, all work is done well within these turns
+      expect({ done, frames }).toEqual({ done: true, frames: 3 * FRAMES_PER_CHUNK });
+    } finally {
+      stream.stop();
+      await consumer;
+    }
+  });
+
+  it('completes with maxBufferedFrames 2, the smallest bound that works', async () => {
+    const { model } = instant();
+    const frames = await collect(new SynthesisStream(model, [CHUNK, CHUNK, CHUNK], { maxBufferedFrames: 2 }));
+    expect(frames).toHaveLength(3 * FRAMES_PER_CHUNK);
+    expect(frames.filter((f) => f.final)).toHaveLength(1);
+  });
+});
