@@ -34,7 +34,6 @@ export async function ortOptionsSuite(opts: { trials: number; voice?: string }):
       compute += performance.now() - t0;
       audio += (out.length / model.sampleRate) * 1000;
     }
-    await model.release();
     // Event-loop responsiveness during inference: how late a 1 ms timer fires while a run is busy.
     const lag: number[] = [];
     const probe = setInterval(() => {
@@ -45,6 +44,7 @@ export async function ortOptionsSuite(opts: { trials: number; voice?: string }):
     let last = performance.now();
     for (let i = 0; i < 3; i += 1) await model.infer(long[i % long.length] as number[]);
     clearInterval(probe);
+    await model.release();
     results[v.name] = { short_chunk_ms: summary(shortMs), rtf: round(compute / audio, 4), event_loop_lag_ms: summary(lag) };
   }
   return { suite: 'ort-options', voice: voice.id, trials, variants: results };

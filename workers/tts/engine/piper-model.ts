@@ -1,4 +1,4 @@
-import ort from 'onnxruntime-node';
+import { Worker } from 'node:worker_threads';
 import type { PiperConfig } from '../voices/voicepack.js';
 
 export interface InferenceTuning {
@@ -7,24 +7,22 @@ export interface InferenceTuning {
   graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
   /** ORT's CPU arena reuses buffers between runs. */
   memoryArena: boolean;
-  /**
-   * Let ORT's worker threads busy-wait between parallel sections. On a 2-core machine spinning
-   * threads starve Node's event loop, so control messages (PAUSE on barge-in) wait behind
-   * inference; off costs a few percent of throughput (`--suite ort-options`).
-   */
+  /** Let ORT's threads busy-wait between parallel sections (faster, but burns the spare core). */
   spinning: boolean;
 }
 
 /**
  * Defaults chosen by `npm run bench -- --suite ort-options` on the 2-core reference machine
- * (figures in the README): all graph optimisations; two intra-op threads beat one for a single
- * stream; the arena on is faster and, with glibc's allocator, also lower in RSS than without it.
+ * (figures in the README): two intra-op threads beat one; all graph optimisations beat basic;
+ * the arena is faster and, with glibc's allocator, lower in RSS than without it; spinning is a
+ * little faster for one stream and costs nothing on the event loop now that inference has its
+ * own thread.
  */
 export const DEFAULT_TUNING: InferenceTuning = {
   intraOpThreads: 2,
   graphOptimization: 'all',
   memoryArena: true,
-  spinning: false,
+  spinning: true,
 };
 
 export interface InferenceParams {
@@ -32,19 +30,56 @@ export interface InferenceParams {
   lengthScale?: number;
   noiseW?: number;
   speakerId?: number;
+  /** Lower runs first when several wait; the first chunk of an utterance should go first. */
+  priority?: number;
 }
 
-/** A Piper VITS model in onnxruntime-node: phoneme ids in, float audio at the voice's rate out. */
+interface Job {
+  id: number;
+  ids: readonly number[];
+  scales: [number, number, number];
+  sid: number | undefined;
+  priority: number;
+  seq: number;
+  resolve: (audio: Float32Array) => void;
+  reject: (err: Error) => void;
+}
+
+type ThreadMessage =
+  | { type: 'ready' }
+  | { type: 'released' }
+  | { type: 'result'; id: number; audio: Float32Array; ms: number }
+  | { type: 'error'; id: number; message: string };
+
+const THREAD_URL = new URL('./inference-thread.js', import.meta.url);
+
+/**
+ * A Piper VITS model in onnxruntime-node on its own thread: phoneme ids in, float audio at the
+ * voice's rate out. Runs one inference at a time (ORT parallelises inside a run); waiting runs
+ * are ordered by priority, so a new utterance's first chunk overtakes other sessions' later ones.
+ */
 export class PiperModel {
+  private readonly waiting: Job[] = [];
+  private running: Job | undefined;
+  private nextId = 1;
+  private released = false;
+  private failure: Error | undefined;
+
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly thread: Worker,
     readonly config: PiperConfig,
     readonly sampleRate: number,
-  ) {}
+  ) {
+    thread.on('message', (msg: ThreadMessage) => this.onMessage(msg));
+    thread.on('error', (err) => this.fail(err));
+    thread.on('exit', (code) => {
+      if (!this.released) this.fail(new Error(`inference thread exited (code ${code})`));
+    });
+  }
 
   static async load(model: string | Uint8Array, config: PiperConfig, tuning: Partial<InferenceTuning> = {}): Promise<PiperModel> {
     const t = { ...DEFAULT_TUNING, ...tuning };
-    const options: ort.InferenceSession.SessionOptions = {
+    const options = {
       executionProviders: ['cpu'],
       intraOpNumThreads: t.intraOpThreads,
       interOpNumThreads: 1,
@@ -53,9 +88,31 @@ export class PiperModel {
       enableCpuMemArena: t.memoryArena,
       extra: { session: { 'intra_op.allow_spinning': t.spinning ? '1' : '0' } },
     };
-    const session =
-      typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
-    return new PiperModel(session, config, config.audio.sample_rate);
+    const thread = new Worker(THREAD_URL, { workerData: { model, options } });
+    await new Promise<void>((resolve, reject) => {
+      const onMessage = (msg: ThreadMessage) => {
+        if (msg.type !== 'ready') return;
+        cleanup();
+        resolve();
+      };
+      const onError = (err: Error) => {
+        cleanup();
+        reject(new Error(`loading the model failed: ${err.message}`));
+      };
+      const onExit = (code: number) => {
+        cleanup();
+        reject(new Error(`inference thread exited while loading (code ${code})`));
+      };
+      const cleanup = () => {
+        thread.off('message', onMessage);
+        thread.off('error', onError);
+        thread.off('exit', onExit);
+      };
+      thread.on('message', onMessage);
+      thread.on('error', onError);
+      thread.on('exit', onExit);
+    });
+    return new PiperModel(thread, config, config.audio.sample_rate);
   }
 
   get numSpeakers(): number {
@@ -73,32 +130,63 @@ export class PiperModel {
     return id;
   }
 
-  async infer(ids: readonly number[], params: InferenceParams = {}): Promise<Float32Array> {
+  /** Inferences waiting or running; a measure of this model's load. */
+  get pending(): number {
+    return this.waiting.length + (this.running ? 1 : 0);
+  }
+
+  infer(ids: readonly number[], params: InferenceParams = {}): Promise<Float32Array> {
+    if (this.released) return Promise.reject(new Error('model released'));
+    if (this.failure) return Promise.reject(this.failure);
     const inference = this.config.inference;
-    const input = new ort.Tensor('int64', BigInt64Array.from(ids, (v) => BigInt(v)), [1, ids.length]);
-    const feeds: Record<string, ort.Tensor> = {
-      input,
-      input_lengths: new ort.Tensor('int64', BigInt64Array.from([BigInt(ids.length)]), [1]),
-      scales: new ort.Tensor(
-        'float32',
-        Float32Array.from([
-          params.noiseScale ?? inference.noise_scale,
-          params.lengthScale ?? inference.length_scale,
-          params.noiseW ?? inference.noise_w,
-        ]),
-        [3],
-      ),
-    };
-    if (this.numSpeakers > 1) {
-      feeds.sid = new ort.Tensor('int64', BigInt64Array.from([BigInt(params.speakerId ?? 0)]), [1]);
-    }
-    const results = await this.session.run(feeds);
-    const output = results.output ?? Object.values(results)[0];
-    if (!output) throw new Error('model produced no output');
-    return output.data as Float32Array;
+    return new Promise((resolve, reject) => {
+      this.waiting.push({
+        id: this.nextId,
+        ids,
+        scales: [params.noiseScale ?? inference.noise_scale, params.lengthScale ?? inference.length_scale, params.noiseW ?? inference.noise_w],
+        sid: this.numSpeakers > 1 ? (params.speakerId ?? 0) : undefined,
+        priority: params.priority ?? 1,
+        seq: this.nextId,
+        resolve,
+        reject,
+      });
+      this.nextId += 1;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.running || this.waiting.length === 0) return;
+    this.waiting.sort((a, b) => a.priority - b.priority || a.seq - b.seq);
+    const job = this.waiting.shift() as Job;
+    this.running = job;
+    this.thread.postMessage({ type: 'run', id: job.id, ids: [...job.ids], scales: job.scales, sid: job.sid });
+  }
+
+  private onMessage(msg: ThreadMessage): void {
+    if (msg.type !== 'result' && msg.type !== 'error') return;
+    const job = this.running;
+    if (!job || job.id !== msg.id) return;
+    this.running = undefined;
+    if (msg.type === 'result') job.resolve(msg.audio);
+    else job.reject(new Error(`inference failed: ${msg.message}`));
+    this.pump();
+  }
+
+  private fail(err: Error): void {
+    this.failure = err;
+    const jobs = [...(this.running ? [this.running] : []), ...this.waiting];
+    this.running = undefined;
+    this.waiting.length = 0;
+    for (const job of jobs) job.reject(err);
   }
 
   async release(): Promise<void> {
-    await this.session.release();
+    if (this.released) return;
+    this.released = true;
+    this.fail(new Error('model released'));
+    const done = new Promise<void>((resolve) => this.thread.once('exit', () => resolve()));
+    this.thread.postMessage({ type: 'release' });
+    await done;
   }
 }

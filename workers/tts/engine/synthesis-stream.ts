@@ -116,7 +116,7 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
           await new Promise<void>((r) => (this.producerWaiter = r));
         }
         const t0 = performance.now();
-        const audio = await this.model.infer(chunk.ids, this.options.inference);
+        const audio = await this.model.infer(chunk.ids, { ...this.options.inference, priority: this.stats.chunks === 0 ? 0 : 1 });
         this.stats.computeMs += performance.now() - t0;
         this.stats.audioMs += (audio.length / this.model.sampleRate) * 1000;
         this.stats.chunks += 1;
