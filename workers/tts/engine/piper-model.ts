@@ -30,7 +30,7 @@ export interface InferenceParams {
   lengthScale?: number;
   noiseW?: number;
   speakerId?: number;
-  /** Lower runs first when several wait; the first chunk of an utterance should go first. */
+  /** Lower runs first when several wait (a deadline in performance.now() milliseconds). */
   priority?: number;
 }
 
@@ -56,7 +56,7 @@ const THREAD_URL = new URL('./inference-thread.js', import.meta.url);
 /**
  * A Piper VITS model in onnxruntime-node on its own thread: phoneme ids in, float audio at the
  * voice's rate out. Runs one inference at a time (ORT parallelises inside a run); waiting runs
- * are ordered by priority, so a new utterance's first chunk overtakes other sessions' later ones.
+ * are ordered by priority (deadline first).
  */
 export class PiperModel {
   private readonly waiting: Job[] = [];
@@ -145,7 +145,7 @@ export class PiperModel {
         ids,
         scales: [params.noiseScale ?? inference.noise_scale, params.lengthScale ?? inference.length_scale, params.noiseW ?? inference.noise_w],
         sid: this.numSpeakers > 1 ? (params.speakerId ?? 0) : undefined,
-        priority: params.priority ?? 1,
+        priority: params.priority ?? performance.now(),
         seq: this.nextId,
         resolve,
         reject,

@@ -105,6 +105,17 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
     this.wakeConsumer();
   }
 
+  /**
+   * When this stream's listener would run out of audio if playback began with the first frame:
+   * the model runs waiting chunks earliest-deadline-first, so a stream with seconds of audio
+   * buffered yields to one about to starve, and a new utterance's first chunk (deadline: now)
+   * goes ahead of other streams' later chunks.
+   */
+  private deadline(): number {
+    if (this.stats.firstFrameAt === undefined) return this.stats.startedAt;
+    return this.stats.firstFrameAt + this.stats.audioMs;
+  }
+
   private async produce(): Promise<void> {
     const resampler = new StreamResampler(this.model.sampleRate, OUTPUT_SAMPLE_RATE);
     const framer = new Framer();
@@ -116,7 +127,7 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
           await new Promise<void>((r) => (this.producerWaiter = r));
         }
         const t0 = performance.now();
-        const audio = await this.model.infer(chunk.ids, { ...this.options.inference, priority: this.stats.chunks === 0 ? 0 : 1 });
+        const audio = await this.model.infer(chunk.ids, { ...this.options.inference, priority: this.deadline() });
         this.stats.computeMs += performance.now() - t0;
         this.stats.audioMs += (audio.length / this.model.sampleRate) * 1000;
         this.stats.chunks += 1;
