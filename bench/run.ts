@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { engineSuite } from './suites/engine.js';
 import { ortOptionsSuite } from './suites/ort-options.js';
 import { resamplerSuite } from './suites/resampler.js';
+import { vadSuite } from './suites/vad.js';
 import { workerSuite } from './suites/worker.js';
 
 const { values } = parseArgs({
@@ -24,6 +25,7 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   resampler: () => resamplerSuite({ trials }),
   'ort-options': () => ortOptionsSuite({ trials, voice: values.voice }),
   worker: () => workerSuite({ trials, voice: values.voice }),
+  vad: () => vadSuite({ trials }),
 };
 const run = suites[values.suite];
 if (!run) {
