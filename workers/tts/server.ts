@@ -98,7 +98,15 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
         }
       }
       await registration?.stop({ deregister: true });
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      // Calls still collecting text are not tied to a synthesis; after a grace period they are cut.
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.forceShutdown(), 2000);
+        force.unref();
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
       sessions.endAll();
       await http.close();
       await models.stop();

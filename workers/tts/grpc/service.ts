@@ -69,12 +69,13 @@ export function createTtsService(deps: ServiceDeps): TTSServiceServer {
     call.on('close', onCancel);
     const log = logger.child({ session: session.id, utterance: utteranceId });
     let sentFinal = false;
+    let validSamples = 0;
     const stats = (): SynthesisStats => ({
       firstFrameLatencyMs: (stream.stats.firstFrameAt ?? stream.stats.startedAt) - stream.stats.startedAt,
       rtf: stream.stats.audioMs > 0 ? stream.stats.computeMs / stream.stats.audioMs : 0,
       stopped: active.stoppedByControl,
       frames: stream.stats.frames,
-      audioMs: stream.stats.frames * FRAME_MS,
+      audioMs: (validSamples / OUTPUT_SAMPLE_RATE) * 1000,
     });
     const send = async (frame: AudioFrame) => {
       if (!call.write(frame)) {
@@ -99,6 +100,9 @@ export function createTtsService(deps: ServiceDeps): TTSServiceServer {
           if (recentFal.length > 100) recentFal.shift();
         }
         const final = frame.final && !stream.stopped;
+        // Recorded before the (possibly waiting) write: once write() is called the frame is sent.
+        active.lastSequence = frame.sequence;
+        validSamples += frame.validSamples;
         await send(
           AudioFrame.create({
             sessionId: session.id,
@@ -113,7 +117,6 @@ export function createTtsService(deps: ServiceDeps): TTSServiceServer {
             utteranceId,
           }),
         );
-        active.lastSequence = frame.sequence;
         metrics.framesSent.inc();
         framesSent += 1;
         sentFinal = final;
@@ -218,7 +221,9 @@ export function createTtsService(deps: ServiceDeps): TTSServiceServer {
           fail(err);
         }
       });
-      call.on('end', start);
+      // A client reset also ends the readable side (just before 'cancelled' is raised): look
+      // once more after this tick so a cancelled call never starts a synthesis.
+      call.on('end', () => setImmediate(() => (call.cancelled ? undefined : start())));
       call.on('error', () => undefined); // a vanished client: runSynthesis sees 'cancelled'
     },
 
@@ -284,6 +289,12 @@ export function createTtsService(deps: ServiceDeps): TTSServiceServer {
 
     async unloadModel(call, callback) {
       try {
+        if (call.request.force) {
+          // Forced: the model goes even if sessions use it; those sessions end (and stop).
+          for (const id of sessions.ids()) {
+            if (sessions.get(id).lease.modelId === call.request.modelId && sessions.end(id)) metrics.sessionClosed();
+          }
+        }
         await models.unload(call.request.modelId, call.request.force);
         callback(null, { unloaded: true, message: `unloaded ${call.request.modelId}` });
       } catch (err) {

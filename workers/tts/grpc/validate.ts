@@ -22,7 +22,9 @@ export function synthesisOptionsFrom(
   const loudness = scale('loudness_target_lufs', wire?.loudnessTargetLufs, -70, 0) ?? defaults.loudnessTarget ?? undefined;
   return {
     speaker,
-    lengthScale: scale('length_scale', wire?.lengthScale, 0.1, 5),
+    // 0 means "the voice's default" for length_scale (a zero-length utterance is meaningless);
+    // for the noise scales 0 is a real value (deterministic output).
+    lengthScale: wire?.lengthScale === 0 ? undefined : scale('length_scale', wire?.lengthScale, 0.1, 5),
     noiseScale: scale('noise_scale', wire?.noiseScale, 0, 2),
     noiseW: scale('noise_w', wire?.noiseW, 0, 2),
     loudnessTarget: loudness,

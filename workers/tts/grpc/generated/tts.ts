@@ -35,7 +35,7 @@ export const protobufFileName = "tts.proto";
 
 /** Playback control commands (SPEC §4, §6). */
 export enum Command {
-  /** COMMAND_UNSPECIFIED - Not a command; rejected with success = false. */
+  /** COMMAND_UNSPECIFIED - Not a command; rejected with INVALID_ARGUMENT. */
   COMMAND_UNSPECIFIED = 0,
   /** PAUSE - Hold output at once: no further frame is emitted for the session until RESUME. */
   PAUSE = 1,
@@ -104,11 +104,11 @@ export interface SynthesisOptions {
   lengthScale?:
     | number
     | undefined;
-  /** Generator noise (expressiveness). Unset or 0 = the voice's default. */
+  /** Generator noise (expressiveness). Unset = the voice's default; 0 = none (deterministic). */
   noiseScale?:
     | number
     | undefined;
-  /** Phoneme-duration noise (rhythm variation). Unset or 0 = the voice's default. */
+  /** Phoneme-duration noise (rhythm variation). Unset = the voice's default; 0 = none. */
   noiseW?:
     | number
     | undefined;
@@ -152,7 +152,7 @@ export interface EndSessionRequest {
 }
 
 export interface EndSessionResponse {
-  /** True if the session existed and has been ended; false if it was unknown (already ended). */
+  /** True when the session has been ended. An unknown (or already ended) session is NOT_FOUND. */
   ended: boolean;
 }
 
@@ -236,9 +236,12 @@ export interface ControlRequest {
 }
 
 export interface ControlResponse {
-  /** True if the command was applied (or was already in effect, e.g. PAUSE while paused). */
+  /**
+   * True: the command was applied. Failures are gRPC errors, not success = false: NOT_FOUND for an
+   * unknown session, FAILED_PRECONDITION for PAUSE/RESUME/STOP with no synthesis in progress.
+   */
   success: boolean;
-  /** Human-readable detail, e.g. why the command failed ("unknown session"). */
+  /** Human-readable detail, e.g. "paused". */
   message: string;
   /** Worker wall clock (Unix epoch milliseconds) at acknowledgment. */
   timestampMs: number;
@@ -269,7 +272,10 @@ export interface ModelInfo {
   sessionsUsing: number;
   /** Worker wall clock (Unix epoch ms) when the model was loaded; 0 if not loaded. */
   loadedAtMs: number;
-  /** Worker wall clock (Unix epoch ms) of the model's last synthesis; 0 if never used. */
+  /**
+   * Worker wall clock (Unix epoch ms) of the model's last use (load, or a session taking or
+   * releasing it); 0 if not loaded.
+   */
   lastUsedMs: number;
   /** Free-form labels, e.g. "multi-speaker", "test". */
   tags: string[];
