@@ -39,7 +39,9 @@ export class RedisDiscovery implements WorkerDiscovery {
   private readonly redis: Redis;
 
   constructor(url: string) {
-    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    // Commands wait for the connection but give up after a second, so a Redis outage makes
+    // `list()` fail fast instead of hanging a session's worker choice.
+    this.redis = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: 1000 });
     this.redis.on('error', () => undefined); // list() reports failures; ioredis keeps reconnecting
   }
 
