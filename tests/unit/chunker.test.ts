@@ -96,10 +96,11 @@ describe('chunkSentences (stream mode)', () => {
     const long = sentence(...Array.from({ length: 30 }, (_, i) => `w${i}`));
     const chunks = chunkSentences([long]);
     for (const c of chunks) expect(wordCount(c)).toBeLessThanOrEqual(DEFAULT_CHUNK_POLICY.maxWords);
-    // First chunk: five 3-phoneme words (with spaces: 15 = firstPhonemes); then 14; then the rest.
-    expect(chunks.map(wordCount)).toEqual([5, 14, 11]);
+    // First chunk: five 3-phoneme words (15 = firstPhonemes); the clause far over the second
+    // budget (6) is cut at it; then the maxWords cap (10); then the rest.
+    expect(chunks.map(wordCount)).toEqual([5, 6, 10, 9]);
     expectReassembles([long], chunks);
-    expect(chunkSentences([clauses(40)]).map(wordCount)).toEqual([1, 10, 14, 14, 1]);
+    expect(chunkSentences([clauses(40)]).map(wordCount)).toEqual([1, 6, 10, 10, 10, 3]);
     expect(chunkSentences([long], policy({ maxWords: 2 })).map(wordCount)).toEqual(Array(15).fill(2));
   });
 });

@@ -79,7 +79,9 @@ async function inferencesDone(infer: { mock: { results: { value: unknown }[] } }
     if (results.length === seen) throw new Error(`synthesis stalled after ${stream.stats.chunks} of ${n} chunks`);
     seen = results.length;
     await Promise.all(results.map((r) => r.value));
-    await ticks(1);
+    // The producer turns each chunk's audio into frames in slices, one event-loop turn apart,
+    // before it asks for the next inference: give it those turns (bounded, not timed).
+    for (let k = 0; k < 200 && infer.mock.results.length === seen && stream.stats.chunks < n; k += 1) await ticks(1);
   }
 }
 

@@ -17,8 +17,10 @@ export interface ChunkPolicy {
   secondWords: number;
   growth: number;
   /**
-   * Hard cap on words per chunk (a longer clause is cut at a word boundary). Model activations
-   * grow by about 9 MB per word of input with the medium voice, so this bounds peak memory.
+   * Hard cap on words per chunk (a longer clause is cut at a word boundary). It bounds peak
+   * memory (model activations grow by about 9 MB per word with the medium voice) and how long one
+   * stream's inference can hold up another's: with 10, six to eight streams started 300 ms apart
+   * never fell behind real time on the 2-core machine; with 14 they fell up to 200 ms behind.
    */
   maxWords: number;
   /** `sentence` synthesizes whole sentences only, exactly as Piper does (no streaming cut). */
@@ -28,9 +30,9 @@ export interface ChunkPolicy {
 export const DEFAULT_CHUNK_POLICY: ChunkPolicy = {
   firstClauseMaxPhonemes: 18,
   firstPhonemes: 15,
-  secondWords: 10,
+  secondWords: 6,
   growth: 2,
-  maxWords: 14,
+  maxWords: 10,
   mode: 'stream',
 };
 
@@ -100,6 +102,9 @@ export function chunkSentences(sentences: readonly SentencePhonemes[], policy: C
           take += clause;
           k = end + 1;
         }
+        // A clause far over budget is cut at the budget: otherwise one long clause right after a
+        // short first chunk leaves the listener waiting, worst when several streams start at once.
+        if (take > 2 * budget) take = budget;
         budget = Math.ceil(budget * policy.growth);
       }
       take = Math.min(take, policy.maxWords);

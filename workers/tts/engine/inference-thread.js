@@ -2,12 +2,21 @@
 // synchronously on the calling JS thread (its promise only defers the call), which would block
 // Node's event loop for the whole inference — 200-300 ms with a medium voice — and with it every
 // PAUSE, socket and timer. Plain JavaScript so it loads in any runtime (tsx, vitest, node).
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 
 const port = parentPort;
 if (!port) throw new Error('inference-thread.js must run as a worker thread');
 
+// On Linux a priority set with pid 0 applies to the calling thread only, and ORT's intra-op
+// threads created below inherit it. Inference then yields the CPU to the main thread, which
+// must answer PAUSE within milliseconds while both cores are busy synthesizing.
+try {
+  setPriority(0, workerData.nice ?? 5);
+} catch {
+  // not permitted (or not Linux): run at normal priority
+}
 const session = await ort.InferenceSession.create(workerData.model, workerData.options);
 port.postMessage({ type: 'ready' });
 

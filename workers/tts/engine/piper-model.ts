@@ -14,15 +14,15 @@ export interface InferenceTuning {
 /**
  * Defaults chosen by `npm run bench -- --suite ort-options` on the 2-core reference machine
  * (figures in the README): two intra-op threads beat one; all graph optimisations beat basic;
- * the arena is faster and, with glibc's allocator, lower in RSS than without it; spinning is a
- * little faster for one stream and costs nothing on the event loop now that inference has its
- * own thread.
+ * the arena is faster and, with glibc's allocator, lower in RSS than without it. Spinning
+ * threads are no faster on a quiet machine but take the CPU the event loop needs to answer
+ * PAUSE at once, so they are off.
  */
 export const DEFAULT_TUNING: InferenceTuning = {
   intraOpThreads: 2,
   graphOptimization: 'all',
   memoryArena: true,
-  spinning: true,
+  spinning: false,
 };
 
 export interface InferenceParams {

@@ -98,6 +98,17 @@ export class StreamResampler {
     this.bufferStart = -lead;
   }
 
+  /** Resamples a block with fresh filter state, leaving this stream's state untouched. */
+  preview(input: Float32Array): Float32Array {
+    const probe = new StreamResampler(this.fromRate, this.toRate);
+    const head = probe.push(input);
+    const tail = probe.finish();
+    const out = new Float32Array(head.length + tail.length);
+    out.set(head);
+    out.set(tail, head.length);
+    return out;
+  }
+
   push(input: Float32Array): Float32Array {
     if (!this.kernel) return input.slice();
     this.append(input);

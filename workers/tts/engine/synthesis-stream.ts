@@ -30,6 +30,10 @@ export interface StreamOptions {
 
 type Waiter = () => void;
 
+/** Native-rate samples resampled between event-loop turns (about 90 ms at 22.05 kHz). */
+const SLICE_SAMPLES = 2048;
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
  * One utterance as an async iterable of 20 ms frames. Chunk k+1 is synthesized while the frames
  * of chunk k are consumed. `pause` holds output before the next frame and `resume` continues at
@@ -132,11 +136,16 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
         this.stats.audioMs += (audio.length / this.model.sampleRate) * 1000;
         this.stats.chunks += 1;
         if (this.stoppedFlag) break;
-        const resampled = resampler.push(audio);
         if (this.options.loudnessTarget !== undefined && gain === undefined) {
-          gain = gainToTarget(integratedLoudness(resampled), this.options.loudnessTarget);
+          gain = gainToTarget(integratedLoudness(resampler.preview(audio)), this.options.loudnessTarget);
         }
-        this.enqueue(framer.push(floatToS16(resampled, gain ?? 1)));
+        // A chunk is seconds of audio; resampling it in one go would hold the event loop for
+        // ~15 ms, and with it a PAUSE. Slices of ~90 ms keep each stretch near 0.5 ms.
+        for (let offset = 0; offset < audio.length && !this.stoppedFlag; offset += SLICE_SAMPLES) {
+          if (offset > 0) await yieldToEventLoop();
+          const slice = audio.subarray(offset, offset + SLICE_SAMPLES);
+          this.enqueue(framer.push(floatToS16(resampler.push(slice), gain ?? 1)));
+        }
       }
       if (!this.stoppedFlag) {
         this.enqueue(framer.push(floatToS16(resampler.finish(), gain ?? 1)));

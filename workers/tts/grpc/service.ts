@@ -119,6 +119,9 @@ export function createTtsService(deps: ServiceDeps): TTSServiceServer {
         );
         metrics.framesSent.inc();
         framesSent += 1;
+        // Frames already queued are written in a microtask chain that would starve I/O; a
+        // macrotask turn every few frames lets a Control call (PAUSE) in between.
+        if (frame.sequence % 4 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
         sentFinal = final;
       }
       if (!cancelled && !sentFinal) {
