@@ -1,0 +1,12 @@
+/** `npm run orchestrator`: the orchestrator alone, configured by the environment (SPEC §2). */
+import { orchestratorConfigFromEnv, startOrchestrator } from './server.js';
+
+try {
+  const orchestrator = await startOrchestrator(orchestratorConfigFromEnv());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void orchestrator.shutdown().then(() => process.exit(0)));
+  }
+} catch (err) {
+  console.error(`Orchestrator failed to start: ${(err as Error).message}`);
+  process.exit(1);
+}

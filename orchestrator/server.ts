@@ -1,0 +1,135 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { StaticDiscovery, RedisDiscovery, type WorkerDiscovery } from '../actors/synthesis/discovery.js';
+import { WorkerClient } from '../actors/synthesis/worker-client.js';
+import { StreamingVad } from '../actors/vad/detector.js';
+import type { BargeInPolicy } from '../machines/session-machine.js';
+import { clientStateOf } from '../machines/session-machine.js';
+import { startWsServer, type WsServer } from '../transports/websocket/server.js';
+import { createLogger, type Logger } from '../workers/tts/logger.js';
+import { SessionRuntime } from './session-runtime.js';
+
+export interface OrchestratorConfig {
+  host: string;
+  wsPort: number;
+  httpPort: number;
+  redisUrl: string | null;
+  staticWorkers: string[];
+  voice: string;
+  language: string;
+  bargeInPolicy: BargeInPolicy;
+  leadMs: number;
+  logLevel: string;
+}
+
+/** Environment overrides on defaults (SPEC §2 ports). */
+export function orchestratorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OrchestratorConfig {
+  const int = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new Error(`${name} must be a port number, got ${JSON.stringify(raw)}`);
+    return n;
+  };
+  const policy = (env.BARGE_IN_POLICY ?? 'resume_if_short') as BargeInPolicy;
+  if (!['resume', 'stop', 'resume_if_short'].includes(policy)) throw new Error(`BARGE_IN_POLICY must be resume, stop or resume_if_short`);
+  return {
+    host: env.ORCH_HOST ?? '0.0.0.0',
+    wsPort: int('ORCH_WS_PORT', 8080),
+    httpPort: int('ORCH_HTTP_PORT', 8081),
+    redisUrl: env.REDIS_URL ? env.REDIS_URL : null,
+    staticWorkers: (env.TTS_WORKER_ADDR ?? 'grpc://127.0.0.1:7001').split(',').map((s) => s.trim()).filter(Boolean),
+    voice: env.DEFAULT_MODEL ?? 'en_US-lessac-medium',
+    language: env.LANGUAGE ?? 'en_US',
+    bargeInPolicy: policy,
+    leadMs: int('PACER_LEAD_MS', 60),
+    logLevel: env.LOG_LEVEL ?? 'info',
+  };
+}
+
+export interface RunningOrchestrator {
+  ws: WsServer;
+  http: FastifyInstance;
+  sessions: Map<string, { runtime: SessionRuntime; since: number }>;
+  shutdown(): Promise<void>;
+}
+
+export async function startOrchestrator(config: OrchestratorConfig, logger: Logger = createLogger('orchestrator', config.logLevel)): Promise<RunningOrchestrator> {
+  const discovery: WorkerDiscovery = config.redisUrl
+    ? new RedisDiscovery(config.redisUrl)
+    : new StaticDiscovery(
+        config.staticWorkers.map((addr, i) => ({
+          name: `static${i}`,
+          addr,
+          languages: [],
+          residentModels: [config.voice],
+          defaultModel: config.voice,
+          activeSessions: 0,
+          maxSessions: Number.MAX_SAFE_INTEGER,
+        })),
+      );
+  const clients = new Map<string, WorkerClient>();
+  const clientFor = (addr: string) => {
+    let c = clients.get(addr);
+    if (!c) {
+      c = new WorkerClient(addr);
+      clients.set(addr, c);
+    }
+    return c;
+  };
+  const sessions = new Map<string, { runtime: SessionRuntime; since: number }>();
+  const ws = await startWsServer({
+    host: config.host,
+    port: config.wsPort,
+    sessionFactory: (conn) => {
+      const runtime = new SessionRuntime({
+        conn,
+        discovery,
+        clients: clientFor,
+        voice: config.voice,
+        language: config.language,
+        machineInput: { bargeInPolicy: config.bargeInPolicy },
+        createVad: () => StreamingVad.create(),
+        leadMs: config.leadMs,
+        log: logger.child({ session: conn.sessionId }),
+      });
+      const id = conn.sessionId;
+      sessions.set(id, { runtime, since: Date.now() });
+      return {
+        onMessage: (m) => runtime.onMessage(m),
+        onAudio: (pcm) => runtime.onAudio(pcm),
+        onClose: () => {
+          runtime.onClose();
+          sessions.delete(id);
+        },
+      };
+    },
+  });
+
+  const http = Fastify({ logger: false });
+  http.get('/health', async () => ({ status: 'ok', sessions: sessions.size }));
+  http.get('/ready', async (_req, reply) => {
+    const workers = await discovery.list().catch(() => []);
+    if (workers.length === 0) return reply.code(503).send({ ready: false, reason: 'no TTS worker known' });
+    return { ready: true, workers: workers.map((w) => w.addr) };
+  });
+  http.get('/sessions', async () =>
+    [...sessions.entries()].map(([id, s]) => ({ id, state: clientStateOf(s.runtime.actor.getSnapshot().value), since: new Date(s.since).toISOString() })),
+  );
+  await http.listen({ host: config.host, port: config.httpPort });
+  const httpPort = (http.server.address() as { port: number }).port;
+  logger.info(
+    { ws: `ws://localhost:${ws.port}`, http: `http://localhost:${httpPort}` },
+    `Orchestrator ready: WebSocket ws://localhost:${ws.port}, HTTP http://localhost:${httpPort}/health`,
+  );
+  return {
+    ws,
+    http,
+    sessions,
+    shutdown: async () => {
+      await ws.close('server shutting down');
+      await http.close();
+      for (const c of clients.values()) c.close();
+      await discovery.close();
+    },
+  };
+}

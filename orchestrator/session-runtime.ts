@@ -1,0 +1,192 @@
+import type { ClientDuplexStream } from '@grpc/grpc-js';
+import { createActor, type Actor, type InspectionEvent } from 'xstate';
+import { OutputPacer } from '../actors/pacer/output-pacer.js';
+import { chooseWorker, type WorkerDiscovery } from '../actors/synthesis/discovery.js';
+import type { WorkerClient } from '../actors/synthesis/worker-client.js';
+import { Command } from '../actors/synthesis/worker-client.js';
+import type { StreamingVad } from '../actors/vad/detector.js';
+import { createSessionMachine, type SessionInput, type SessionMachine } from '../machines/session-machine.js';
+import { doneMessage, errorMessage, stateMessage, vadMessage } from '../transports/websocket/protocol.js';
+import type { ClientConnection, SessionHandle } from '../transports/websocket/server.js';
+import type { ClientMessage } from '../transports/websocket/protocol.js';
+import type { AudioFrame, TextChunk } from '../workers/tts/grpc/generated/tts.js';
+
+export interface SessionRuntimeDeps {
+  conn: ClientConnection;
+  discovery: WorkerDiscovery;
+  clients: (addr: string) => WorkerClient;
+  voice: string;
+  language: string;
+  machineInput: SessionInput;
+  createVad?: () => Promise<StreamingVad>;
+  leadMs: number;
+  log: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
+  /** Inspection (e.g. @statelyai/inspect's `inspect`), never given audio. */
+  inspect?: (event: InspectionEvent) => void;
+}
+
+interface WorkerBinding {
+  client: WorkerClient;
+  sessionId: string;
+}
+
+interface Synthesis {
+  utteranceId: string;
+  text: string;
+  call: ClientDuplexStream<TextChunk, AudioFrame>;
+  stopped: boolean;
+}
+
+/**
+ * One client's session: the session actor (the pure machine with real I/O provided), its worker
+ * session (opened on connect, so the first reply pays no set-up), the output pacer, and the VAD
+ * on the client's microphone. Each utterance is one gRPC Synthesize stream.
+ */
+export class SessionRuntime implements SessionHandle {
+  readonly actor: Actor<SessionMachine>;
+  private readonly pacer: OutputPacer;
+  private worker: Promise<WorkerBinding> | undefined;
+  private synthesis: Synthesis | undefined;
+  private vad: Promise<StreamingVad> | undefined;
+  private readonly failed = new Set<string>();
+
+  constructor(private readonly deps: SessionRuntimeDeps) {
+    this.pacer = new OutputPacer({
+      leadMs: deps.leadMs,
+      sink: (frame) => void deps.conn.sendAudio(frame),
+      onDrained: (info) => {
+        if (!info.utteranceId) return;
+        deps.conn.send(doneMessage(info.utteranceId));
+        this.actor.send({ type: 'UTTERANCE.DONE', utteranceId: info.utteranceId });
+      },
+    });
+    const machine = createSessionMachine({
+      startSynthesis: ({ utteranceId, text }) => void this.startSynthesis(utteranceId, text),
+      pauseWorker: () => {
+        this.pacer.hold(); // nothing more leaves the orchestrator from here on
+        void this.control(Command.PAUSE);
+      },
+      resumeWorker: () => {
+        void this.control(Command.RESUME);
+        this.pacer.release();
+      },
+      stopWorker: () => {
+        this.pacer.flush();
+        if (this.synthesis) this.synthesis.stopped = true;
+        void this.control(Command.STOP);
+      },
+      endWorkerSession: () => void this.endWorkerSession(),
+      notifyState: ({ state }) => deps.conn.send(stateMessage(state)),
+      reportError: ({ message }) => deps.conn.send(errorMessage('worker_error', message)),
+    });
+    this.actor = createActor(machine, { input: deps.machineInput, ...(deps.inspect && { inspect: deps.inspect }) });
+    // Started after the transport has greeted the client, so `session_start` comes before the
+    // first `state` message; events sent meanwhile wait in the actor's mailbox.
+    queueMicrotask(() => this.actor.start());
+    this.worker = this.openWorker(); // prewarm
+    this.worker.catch((err: unknown) => deps.log.warn({ err: String(err) }, 'No TTS worker yet'));
+  }
+
+  private async openWorker(): Promise<WorkerBinding> {
+    const workers = await this.deps.discovery.list();
+    const info = chooseWorker(workers, { language: this.deps.language, model: this.deps.voice, exclude: this.failed });
+    if (!info) throw new Error('no healthy TTS worker is available');
+    const client = this.deps.clients(info.addr);
+    const sessionId = await client.startSession(this.deps.voice);
+    return { client, sessionId };
+  }
+
+  private async control(command: Command): Promise<void> {
+    const s = this.synthesis;
+    if (!s || !this.worker) return;
+    try {
+      const w = await this.worker;
+      await w.client.control(w.sessionId, command);
+    } catch {
+      // FAILED_PRECONDITION: the synthesis already ended; the pacer state is what matters here
+    }
+  }
+
+  private async startSynthesis(utteranceId: string, text: string): Promise<void> {
+    let binding: WorkerBinding;
+    try {
+      this.worker ??= this.openWorker();
+      binding = await this.worker;
+    } catch (err) {
+      this.worker = undefined;
+      this.actor.send({ type: 'WORKER.ERROR', message: (err as Error).message, retryable: true });
+      return;
+    }
+    const call = binding.client.synthesize(binding.sessionId, text, utteranceId);
+    const synthesis: Synthesis = { utteranceId, text, call, stopped: false };
+    this.synthesis = synthesis;
+    let frames = 0;
+    call.on('data', (frame: AudioFrame) => {
+      if (synthesis.stopped) return;
+      if (frame.audio.length > 0) {
+        frames += 1;
+        this.pacer.enqueue({ pcm: frame.audio, sequence: frame.sequence, utteranceId });
+      }
+      if (frame.isFinal) this.pacer.end(utteranceId);
+    });
+    call.on('error', (err: Error) => {
+      if (synthesis.stopped) return;
+      this.onWorkerLost(synthesis, binding, err, frames);
+    });
+  }
+
+  /** The worker failed mid-utterance: report it; retry the utterance on another worker if one is healthy. */
+  private onWorkerLost(synthesis: Synthesis, binding: WorkerBinding, err: Error, framesReceived: number): void {
+    this.deps.log.warn({ err: err.message, worker: binding.client.addr }, 'Worker stream failed');
+    this.failed.add(binding.client.addr);
+    this.worker = undefined;
+    synthesis.stopped = true;
+    if (framesReceived === 0) {
+      // Nothing was spoken yet: the whole utterance moves to another worker.
+      void this.startSynthesis(synthesis.utteranceId, synthesis.text);
+      return;
+    }
+    this.pacer.end(synthesis.utteranceId);
+    this.actor.send({ type: 'WORKER.ERROR', message: `TTS worker failed: ${err.message}`, retryable: true });
+  }
+
+  private async endWorkerSession(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    if (!w) return;
+    try {
+      const b = await w;
+      await b.client.endSession(b.sessionId);
+    } catch {
+      // the worker is gone or the session already ended
+    }
+  }
+
+  onMessage(message: ClientMessage): void {
+    if (message.type === 'text') this.actor.send({ type: 'TEXT', text: message.text, isFinal: message.is_final ?? true });
+    else if (message.type === 'control') this.actor.send({ type: 'CONTROL', command: message.command });
+  }
+
+  async onAudio(pcm: Buffer): Promise<void> {
+    if (!this.deps.createVad) return;
+    this.vad ??= this.deps.createVad().then((vad) => {
+      vad.on('speech_start', (e) => {
+        this.deps.conn.send(vadMessage(true));
+        this.actor.send({ type: 'VAD.SPEECH_START', at: e.at });
+      });
+      vad.on('speech_end', (e) => {
+        this.deps.conn.send(vadMessage(false));
+        this.actor.send({ type: 'VAD.SPEECH_END', at: e.at, speechMs: e.speechMs });
+      });
+      return vad;
+    });
+    await (await this.vad).push(pcm);
+  }
+
+  onClose(): void {
+    this.actor.send({ type: 'TRANSPORT.CLOSED' });
+    this.pacer.dispose();
+    void this.vad?.then((v) => v.close());
+    this.actor.stop();
+  }
+}
