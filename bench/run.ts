@@ -3,6 +3,8 @@
  * The last stdout line with --json is one JSON object (fields per SPEC §9).
  */
 import { parseArgs } from 'node:util';
+import { bargeInSuite } from './suites/barge-in.js';
+import { e2eSuite } from './suites/e2e.js';
 import { engineSuite } from './suites/engine.js';
 import { ortOptionsSuite } from './suites/ort-options.js';
 import { resamplerSuite } from './suites/resampler.js';
@@ -26,6 +28,8 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   'ort-options': () => ortOptionsSuite({ trials, voice: values.voice }),
   worker: () => workerSuite({ trials, voice: values.voice }),
   vad: () => vadSuite({ trials }),
+  e2e: () => e2eSuite({ trials, voice: values.voice }),
+  'barge-in': () => bargeInSuite({ trials, voice: values.voice }),
 };
 const run = suites[values.suite];
 if (!run) {

@@ -6,6 +6,7 @@ import type { BargeInPolicy } from '../machines/session-machine.js';
 import { clientStateOf } from '../machines/session-machine.js';
 import { startWsServer, type WsServer } from '../transports/websocket/server.js';
 import { createLogger, type Logger } from '../workers/tts/logger.js';
+import { createOrchestratorMetrics, metricsPlugin, type OrchestratorMetrics } from './metrics.js';
 import { SessionRuntime } from './session-runtime.js';
 
 export interface OrchestratorConfig {
@@ -50,6 +51,7 @@ export interface RunningOrchestrator {
   ws: WsServer;
   http: FastifyInstance;
   sessions: Map<string, { runtime: SessionRuntime; since: number }>;
+  metrics: OrchestratorMetrics;
   shutdown(): Promise<void>;
 }
 
@@ -77,6 +79,7 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
     return c;
   };
   const sessions = new Map<string, { runtime: SessionRuntime; since: number }>();
+  const metrics = createOrchestratorMetrics();
   const ws = await startWsServer({
     host: config.host,
     port: config.wsPort,
@@ -91,15 +94,18 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
         createVad: () => StreamingVad.create(),
         leadMs: config.leadMs,
         log: logger.child({ session: conn.sessionId }),
+        metrics,
       });
       const id = conn.sessionId;
       sessions.set(id, { runtime, since: Date.now() });
+      metrics.activeSessions.inc();
       return {
         onMessage: (m) => runtime.onMessage(m),
         onAudio: (pcm) => runtime.onAudio(pcm),
         onClose: () => {
           runtime.onClose();
           sessions.delete(id);
+          metrics.activeSessions.dec();
         },
       };
     },
@@ -115,6 +121,7 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
   http.get('/sessions', async () =>
     [...sessions.entries()].map(([id, s]) => ({ id, state: clientStateOf(s.runtime.actor.getSnapshot().value), since: new Date(s.since).toISOString() })),
   );
+  await http.register(metricsPlugin, { metrics });
   await http.listen({ host: config.host, port: config.httpPort });
   const httpPort = (http.server.address() as { port: number }).port;
   logger.info(
@@ -125,6 +132,7 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
     ws,
     http,
     sessions,
+    metrics,
     shutdown: async () => {
       await ws.close('server shutting down');
       await http.close();

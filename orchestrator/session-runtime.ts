@@ -1,15 +1,16 @@
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { createActor, type Actor, type InspectionEvent } from 'xstate';
-import { OutputPacer } from '../actors/pacer/output-pacer.js';
+import { OutputPacer, type PacerStats } from '../actors/pacer/output-pacer.js';
 import { chooseWorker, type WorkerDiscovery } from '../actors/synthesis/discovery.js';
 import type { WorkerClient } from '../actors/synthesis/worker-client.js';
 import { Command } from '../actors/synthesis/worker-client.js';
 import type { StreamingVad } from '../actors/vad/detector.js';
-import { createSessionMachine, type SessionInput, type SessionMachine } from '../machines/session-machine.js';
+import { clientStateOf, createSessionMachine, type ClientState, type SessionInput, type SessionMachine } from '../machines/session-machine.js';
 import { doneMessage, errorMessage, stateMessage, vadMessage } from '../transports/websocket/protocol.js';
 import type { ClientConnection, SessionHandle } from '../transports/websocket/server.js';
 import type { ClientMessage } from '../transports/websocket/protocol.js';
 import type { AudioFrame, TextChunk } from '../workers/tts/grpc/generated/tts.js';
+import type { OrchestratorMetrics } from './metrics.js';
 
 export interface SessionRuntimeDeps {
   conn: ClientConnection;
@@ -23,6 +24,20 @@ export interface SessionRuntimeDeps {
   log: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
   /** Inspection (e.g. @statelyai/inspect's `inspect`), never given audio. */
   inspect?: (event: InspectionEvent) => void;
+  /** Where to record latency, jitter, underrun and transition metrics (none if absent). */
+  metrics?: OrchestratorMetrics;
+}
+
+/** The timing of the last barge-in (performance.now() values, this process). */
+export interface BargeInTiming {
+  /** The VAD's speech-start decision. */
+  vadEdgeAt: number;
+  /** The pacer's hold. */
+  holdAt: number;
+  /** The last frame handed to the client before the hold, if any was sent after the edge. */
+  lastFrameAt: number | undefined;
+  /** max(0, lastFrameAt − vadEdgeAt). */
+  latencyMs: number;
 }
 
 interface WorkerBinding {
@@ -49,12 +64,34 @@ export class SessionRuntime implements SessionHandle {
   private synthesis: Synthesis | undefined;
   private vad: Promise<StreamingVad> | undefined;
   private readonly failed = new Set<string>();
+  // ---- measurements only (never read by the session's behaviour) ----
+  /** The first TEXT not yet taken by a synthesis (FAL start). */
+  private textAt: number | undefined;
+  /** Utterance id → FAL start, until that utterance's first frame is sent. */
+  private readonly falStart = new Map<string, number>();
+  private lastFrameAt: number | undefined;
+  /** A VAD edge being handled (set around the VAD.SPEECH_START send). */
+  private vadEdgeAt: number | undefined;
+  private bargeIn: BargeInTiming | undefined;
+  private jitterSeen = 0;
 
   constructor(private readonly deps: SessionRuntimeDeps) {
+    const metrics = deps.metrics;
     this.pacer = new OutputPacer({
       leadMs: deps.leadMs,
-      sink: (frame) => void deps.conn.sendAudio(frame),
+      sink: (frame) => {
+        void deps.conn.sendAudio(frame);
+        const now = performance.now();
+        this.lastFrameAt = now;
+        const start = frame.utteranceId === undefined ? undefined : this.falStart.get(frame.utteranceId);
+        if (start !== undefined) {
+          this.falStart.delete(frame.utteranceId as string);
+          metrics?.firstAudioLatency.observe(now - start);
+        }
+      },
+      ...(metrics && { onUnderrun: () => metrics.underruns.inc() }),
       onDrained: (info) => {
+        this.recordJitter();
         if (!info.utteranceId) return;
         deps.conn.send(doneMessage(info.utteranceId));
         this.actor.send({ type: 'UTTERANCE.DONE', utteranceId: info.utteranceId });
@@ -64,6 +101,7 @@ export class SessionRuntime implements SessionHandle {
       startSynthesis: ({ utteranceId, text }) => void this.startSynthesis(utteranceId, text),
       pauseWorker: () => {
         this.pacer.hold(); // nothing more leaves the orchestrator from here on
+        this.recordBargeIn();
         void this.control(Command.PAUSE);
       },
       resumeWorker: () => {
@@ -72,6 +110,8 @@ export class SessionRuntime implements SessionHandle {
       },
       stopWorker: () => {
         this.pacer.flush();
+        this.recordJitter();
+        if (this.synthesis) this.falStart.delete(this.synthesis.utteranceId);
         if (this.synthesis) this.synthesis.stopped = true;
         void this.control(Command.STOP);
       },
@@ -79,12 +119,67 @@ export class SessionRuntime implements SessionHandle {
       notifyState: ({ state }) => deps.conn.send(stateMessage(state)),
       reportError: ({ message }) => deps.conn.send(errorMessage('worker_error', message)),
     });
-    this.actor = createActor(machine, { input: deps.machineInput, ...(deps.inspect && { inspect: deps.inspect }) });
+    const inspect = metrics ? this.transitionRecorder(metrics, deps.inspect) : deps.inspect;
+    this.actor = createActor(machine, { input: deps.machineInput, ...(inspect && { inspect }) });
     // Started after the transport has greeted the client, so `session_start` comes before the
     // first `state` message; events sent meanwhile wait in the actor's mailbox.
     queueMicrotask(() => this.actor.start());
     this.worker = this.openWorker(); // prewarm
     this.worker.catch((err: unknown) => deps.log.warn({ err: String(err) }, 'No TTS worker yet'));
+  }
+
+  /** Pacer statistics (frames sent, underruns, jitter) of this session. */
+  pacerStats(): PacerStats {
+    return this.pacer.stats();
+  }
+
+  /** The timing of the last barge-in hold caused by the VAD, if there was one. */
+  get lastBargeIn(): BargeInTiming | undefined {
+    return this.bargeIn;
+  }
+
+  /**
+   * Counts client-visible state changes. Each snapshot the root actor emits carries the event
+   * that produced it, so the label is exact (also for delayed and internal events).
+   */
+  private transitionRecorder(metrics: OrchestratorMetrics, next?: (event: InspectionEvent) => void): (event: InspectionEvent) => void {
+    let previous: ClientState | undefined;
+    return (ev) => {
+      next?.(ev);
+      if (ev.type !== '@xstate.snapshot' || ev.actorRef !== this.actor) return;
+      const value = (ev.snapshot as { value?: unknown }).value;
+      if (value === undefined) return;
+      let state: ClientState;
+      try {
+        state = clientStateOf(value);
+      } catch {
+        return; // not a client-visible state
+      }
+      if (previous !== undefined && previous !== state) metrics.transitions.inc({ from: previous, to: state, event: ev.event.type });
+      previous = state;
+    };
+  }
+
+  private recordBargeIn(): void {
+    if (this.vadEdgeAt === undefined) return;
+    const vadEdgeAt = this.vadEdgeAt;
+    this.vadEdgeAt = undefined;
+    const after = this.lastFrameAt !== undefined && this.lastFrameAt > vadEdgeAt ? this.lastFrameAt : undefined;
+    const latencyMs = after === undefined ? 0 : after - vadEdgeAt;
+    this.bargeIn = { vadEdgeAt, holdAt: performance.now(), lastFrameAt: after, latencyMs };
+    this.deps.metrics?.bargeInLatency.observe(latencyMs);
+  }
+
+  /** Observes the pacer jitter samples added since the last call. */
+  private recordJitter(): void {
+    const metrics = this.deps.metrics;
+    if (!metrics) return;
+    const count = this.pacer.stats().jitter.count;
+    const fresh = count - this.jitterSeen;
+    this.jitterSeen = count;
+    if (fresh <= 0) return;
+    const samples = this.pacer.jitterSamples();
+    for (const j of samples.slice(Math.max(0, samples.length - fresh))) metrics.outputJitter.observe(j);
   }
 
   private async openWorker(): Promise<WorkerBinding> {
@@ -108,6 +203,8 @@ export class SessionRuntime implements SessionHandle {
   }
 
   private async startSynthesis(utteranceId: string, text: string): Promise<void> {
+    if (!this.falStart.has(utteranceId)) this.falStart.set(utteranceId, this.textAt ?? performance.now());
+    this.textAt = undefined;
     let binding: WorkerBinding;
     try {
       this.worker ??= this.openWorker();
@@ -163,6 +260,7 @@ export class SessionRuntime implements SessionHandle {
   }
 
   onMessage(message: ClientMessage): void {
+    if (message.type === 'text') this.textAt ??= performance.now();
     if (message.type === 'text') this.actor.send({ type: 'TEXT', text: message.text, isFinal: message.is_final ?? true });
     else if (message.type === 'control') this.actor.send({ type: 'CONTROL', command: message.command });
   }
@@ -172,7 +270,9 @@ export class SessionRuntime implements SessionHandle {
     this.vad ??= this.deps.createVad().then((vad) => {
       vad.on('speech_start', (e) => {
         this.deps.conn.send(vadMessage(true));
+        this.vadEdgeAt = performance.now();
         this.actor.send({ type: 'VAD.SPEECH_START', at: e.at });
+        this.vadEdgeAt = undefined; // the hold, if any, happened in the send
       });
       vad.on('speech_end', (e) => {
         this.deps.conn.send(vadMessage(false));
@@ -186,6 +286,7 @@ export class SessionRuntime implements SessionHandle {
   onClose(): void {
     this.actor.send({ type: 'TRANSPORT.CLOSED' });
     this.pacer.dispose();
+    this.recordJitter();
     void this.vad?.then((v) => v.close());
     this.actor.stop();
   }

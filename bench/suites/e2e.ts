@@ -1,0 +1,194 @@
+/**
+ * End to end over WebSocket: a TTS worker in its own process, the orchestrator in this process
+ * (as `npm run orchestrator` runs it), and real `ws` clients. FAL is measured at the client
+ * (text sent → first audio message received); jitter from the client's audio arrival times;
+ * underruns from the orchestrator's pacers.
+ */
+import WebSocket from 'ws';
+import type { BargeInPolicy } from '../../machines/session-machine.js';
+import { orchestratorConfigFromEnv, startOrchestrator, type RunningOrchestrator } from '../../orchestrator/server.js';
+import { createLogger } from '../../workers/tts/logger.js';
+import { pickRealVoice } from '../../workers/tts/voices/pick.js';
+import { BENCH_SENTENCES } from '../sentences.js';
+import { peakRssMb, percentile, round, summary } from '../stats.js';
+import { startWorkerProcess, type WorkerProcess } from '../worker-process.js';
+
+export const LONG_TEXT = BENCH_SENTENCES.slice(0, 4).join(' ');
+const CONCURRENT_SESSIONS = 6;
+/** Concurrent sessions start this far apart, as users do. */
+const START_STAGGER_MS = 300;
+/** Frame 0 and the pacer's 60 ms lead (3 frames) arrive together: not cadence. */
+const LEAD_BURST = 3;
+const FRAME_MS = 20;
+
+export interface Received {
+  type: string;
+  state?: string;
+  sequence?: number;
+  speech?: boolean;
+  session_id?: string;
+  /** performance.now() at arrival. */
+  at: number;
+}
+
+/** A WebSocket client that records every message (audio without its PCM) and lets a caller wait for one. */
+export class BenchClient {
+  readonly messages: Received[] = [];
+  private waiters: { pred: (m: Received) => boolean; resolve: (m: Received) => void }[] = [];
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const at = performance.now();
+      const parsed = JSON.parse(data.toString()) as Omit<Received, 'at'> & { pcm?: string };
+      delete parsed.pcm;
+      const m: Received = { ...parsed, at };
+      this.messages.push(m);
+      this.waiters = this.waiters.filter((w) => (w.pred(m) ? (w.resolve(m), false) : true));
+    });
+  }
+  static async connect(url: string): Promise<BenchClient> {
+    const ws = new WebSocket(url);
+    const c = new BenchClient(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    return c;
+  }
+  /** The first message (from index `from` on) matching `pred`. */
+  next(pred: (m: Received) => boolean, what: string, from = 0, timeoutMs = 30_000): Promise<Received> {
+    const seen = this.messages.slice(from).find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
+      this.waiters.push({ pred, resolve: (m) => (clearTimeout(timer), resolve(m)) });
+    });
+  }
+  send(msg: object): void {
+    this.ws.send(JSON.stringify(msg));
+  }
+  async close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return;
+    const closed = new Promise<void>((resolve) => this.ws.once('close', () => resolve()));
+    this.ws.close();
+    await closed;
+  }
+}
+
+export interface Stack {
+  orch: RunningOrchestrator;
+  worker: WorkerProcess;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A worker child process plus the orchestrator in this process (static discovery, ports 0). */
+export async function startStack(voiceId: string, bargeInPolicy: BargeInPolicy): Promise<Stack> {
+  const worker = await startWorkerProcess(voiceId);
+  try {
+    const orch = await startOrchestrator(
+      {
+        ...orchestratorConfigFromEnv({}),
+        host: '127.0.0.1',
+        wsPort: 0,
+        httpPort: 0,
+        voice: voiceId,
+        staticWorkers: [`grpc://127.0.0.1:${worker.port}`],
+        bargeInPolicy,
+        logLevel: 'silent',
+      },
+      createLogger('orchestrator-bench', 'silent'),
+    );
+    return {
+      orch,
+      worker,
+      url: `ws://127.0.0.1:${orch.ws.port}`,
+      stop: async () => {
+        await orch.shutdown();
+        await worker.stop();
+      },
+    };
+  } catch (err) {
+    await worker.stop();
+    throw err;
+  }
+}
+
+/** Connects and waits for the greeting and the first LISTENING; returns the session id too. */
+export async function connectReady(url: string): Promise<{ client: BenchClient; sessionId: string }> {
+  const client = await BenchClient.connect(url);
+  const start = await client.next((m) => m.type === 'session_start', 'session_start');
+  await client.next((m) => m.state === 'LISTENING', 'LISTENING');
+  return { client, sessionId: start.session_id as string };
+}
+
+/** Says `text` and resolves with every message of the utterance up to its `done`. */
+async function speak(client: BenchClient, text: string): Promise<Received[]> {
+  const from = client.messages.length;
+  client.send({ type: 'text', text, is_final: true });
+  await client.next((m) => m.type === 'done', 'done', from, 120_000);
+  return client.messages.slice(from);
+}
+
+export async function e2eSuite(opts: { trials: number; voice?: string }): Promise<Record<string, unknown>> {
+  const voice = pickRealVoice(opts.voice);
+  const stack = await startStack(voice.id, 'resume_if_short');
+  try {
+    // FAL: one warm session, one sentence at a time.
+    const { client } = await connectReady(stack.url);
+    await speak(client, 'Warm up the voice.');
+    const fal: number[] = [];
+    for (let i = 0; i < opts.trials; i += 1) {
+      const text = BENCH_SENTENCES[i % BENCH_SENTENCES.length] as string;
+      const from = client.messages.length;
+      const sent = performance.now();
+      client.send({ type: 'text', text, is_final: true });
+      const first = await client.next((m) => m.type === 'audio', 'first audio', from);
+      fal.push(first.at - sent);
+      await client.next((m) => m.type === 'done', 'done', from, 60_000);
+      await client.next((m) => m.state === 'LISTENING' && m.at >= first.at, 'LISTENING', from);
+    }
+    await client.close();
+
+    // Concurrency: long utterances on several sessions at once.
+    const clients = await Promise.all(Array.from({ length: CONCURRENT_SESSIONS }, () => connectReady(stack.url)));
+    const utterances = await Promise.all(
+      clients.map(async ({ client: c }, i) => {
+        await new Promise((r) => setTimeout(r, i * START_STAGGER_MS));
+        return speak(c, LONG_TEXT);
+      }),
+    );
+    let underruns = 0;
+    const pacerJitterP95: number[] = [];
+    for (const { sessionId } of clients) {
+      const stats = stack.orch.sessions.get(sessionId)?.runtime.pacerStats();
+      if (!stats) throw new Error(`session ${sessionId} is gone before its stats were read`);
+      underruns += stats.underruns;
+      pacerJitterP95.push(stats.jitter.p95);
+    }
+    await Promise.all(clients.map(({ client: c }) => c.close()));
+
+    // Client-side jitter: deviation of each inter-arrival gap from 20 ms, after the lead burst.
+    const gaps: number[] = [];
+    for (const messages of utterances) {
+      const arrivals = messages.filter((m) => m.type === 'audio').map((m) => m.at);
+      for (let n = LEAD_BURST + 1; n < arrivals.length; n += 1) {
+        gaps.push(Math.abs((arrivals[n] as number) - (arrivals[n - 1] as number) - FRAME_MS));
+      }
+    }
+
+    return {
+      suite: 'e2e',
+      voice: voice.id,
+      trials: opts.trials,
+      fal_ms: summary(fal),
+      jitter_ms_p95: round(percentile(gaps, 95)),
+      pacer_jitter_ms_p95: round(Math.max(...pacerJitterP95)),
+      sessions: CONCURRENT_SESSIONS,
+      underruns,
+      start_stagger_ms: START_STAGGER_MS,
+      rss_mb: peakRssMb(),
+    };
+  } finally {
+    await stack.stop();
+  }
+}
