@@ -7,6 +7,7 @@ import { clientStateOf } from '../machines/session-machine.js';
 import { startWsServer, type WsServer } from '../transports/websocket/server.js';
 import { createLogger, type Logger } from '../workers/tts/logger.js';
 import { createOrchestratorMetrics, metricsPlugin, type OrchestratorMetrics } from './metrics.js';
+import { attachInspectionHub, createSessionInspector, INSPECT_PATH, type SessionInspector } from './inspection.js';
 import { SessionRuntime } from './session-runtime.js';
 
 export interface OrchestratorConfig {
@@ -20,6 +21,10 @@ export interface OrchestratorConfig {
   bargeInPolicy: BargeInPolicy;
   leadMs: number;
   logLevel: string;
+  /** Live inspection hub at ws://<http>/inspect (INSPECT=0 turns it off). */
+  inspection: boolean;
+  /** Also publish to the Stately Sky inspector (INSPECT_SKY=1; needs internet). */
+  inspectSky: boolean;
 }
 
 /** Environment overrides on defaults (SPEC §2 ports). */
@@ -44,6 +49,8 @@ export function orchestratorConfigFromEnv(env: NodeJS.ProcessEnv = process.env):
     bargeInPolicy: policy,
     leadMs: int('PACER_LEAD_MS', 60),
     logLevel: env.LOG_LEVEL ?? 'info',
+    inspection: env.INSPECT !== '0',
+    inspectSky: env.INSPECT_SKY === '1',
   };
 }
 
@@ -79,6 +86,7 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
     return c;
   };
   const sessions = new Map<string, { runtime: SessionRuntime; since: number }>();
+  let inspector: SessionInspector | undefined;
   const metrics = createOrchestratorMetrics();
   const ws = await startWsServer({
     host: config.host,
@@ -94,6 +102,7 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
         createVad: () => StreamingVad.create(),
         leadMs: config.leadMs,
         log: logger.child({ session: conn.sessionId }),
+        ...(inspector && { inspect: inspector.inspect }),
         metrics,
       });
       const id = conn.sessionId;
@@ -124,9 +133,12 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
   await http.register(metricsPlugin, { metrics });
   await http.listen({ host: config.host, port: config.httpPort });
   const httpPort = (http.server.address() as { port: number }).port;
+  const hub = config.inspection ? attachInspectionHub(http.server) : undefined;
+  if (hub) inspector = createSessionInspector({ hubUrl: `ws://127.0.0.1:${httpPort}${INSPECT_PATH}`, sky: config.inspectSky });
   logger.info(
     { ws: `ws://localhost:${ws.port}`, http: `http://localhost:${httpPort}` },
-    `Orchestrator ready: WebSocket ws://localhost:${ws.port}, HTTP http://localhost:${httpPort}/health`,
+    `Orchestrator ready: WebSocket ws://localhost:${ws.port}, HTTP http://localhost:${httpPort}/health` +
+      (hub ? `, live inspection ws://localhost:${httpPort}${INSPECT_PATH}` : ''),
   );
   return {
     ws,
@@ -135,6 +147,8 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
     metrics,
     shutdown: async () => {
       await ws.close('server shutting down');
+      inspector?.stop();
+      hub?.close();
       await http.close();
       for (const c of clients.values()) c.close();
       await discovery.close();

@@ -113,6 +113,39 @@ describe('orchestrator over WebSocket, with a real worker and the real voice', (
     }
   });
 
+  it('publishes every session actor live at /inspect, without audio', async () => {
+    const httpPort = (orch.http.server.address() as { port: number }).port;
+    const viewer = new WebSocket(`ws://127.0.0.1:${httpPort}/inspect`);
+    const events: { type: string; snapshot?: { value?: unknown }; event?: { type?: string } }[] = [];
+    const raw: string[] = [];
+    const isSpeaking = (e: (typeof events)[number]) => e.type === '@xstate.snapshot' && JSON.stringify(e.snapshot?.value ?? '').includes('SPEAKING');
+    let sawSpeaking: () => void = () => undefined;
+    const speaking = new Promise<void>((resolve) => (sawSpeaking = resolve));
+    viewer.on('message', (d) => {
+      raw.push(d.toString());
+      const e = JSON.parse(d.toString()) as (typeof events)[number];
+      events.push(e);
+      if (isSpeaking(e)) sawSpeaking();
+    });
+    await new Promise<void>((resolve, reject) => {
+      viewer.once('open', () => resolve());
+      viewer.once('error', reject);
+    });
+    const c = await Client.connect(url);
+    try {
+      await c.next((m) => m.state === 'LISTENING', 'LISTENING');
+      c.send({ type: 'text', text: 'Inspect me, please.', is_final: true });
+      await c.next((m) => m.type === 'done', 'done');
+      await speaking;
+      expect(events.some((e) => e.type === '@xstate.event' && e.event?.type === 'TEXT')).toBe(true);
+      // Audio frames are 1920 bytes, 2560 characters of base64: nothing that long is published.
+      expect(raw.some((m) => /[A-Za-z0-9+/]{2000,}/.test(m))).toBe(false);
+    } finally {
+      c.close();
+      viewer.close();
+    }
+  });
+
   it('bad input gets an error and the session lives on', async () => {
     const c = await Client.connect(url);
     try {
