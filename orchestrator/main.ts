@@ -1,4 +1,5 @@
-/** `npm run orchestrator`: the orchestrator alone, configured by the environment (SPEC §2). */
+/** `npm run orchestrator`: the orchestrator alone, configured by configs/orchestrator.yaml and the environment. */
+import { ConfigError } from '../configs/load.js';
 import { orchestratorConfigFromEnv, startOrchestrator } from './server.js';
 
 try {
@@ -7,6 +8,6 @@ try {
     process.once(signal, () => void orchestrator.shutdown().then(() => process.exit(0)));
   }
 } catch (err) {
-  console.error(`Orchestrator failed to start: ${(err as Error).message}`);
+  console.error(err instanceof ConfigError ? err.message : `Orchestrator failed to start: ${(err as Error).message}`);
   process.exit(1);
 }

@@ -8,6 +8,7 @@ import { startWsServer, type WsServer } from '../transports/websocket/server.js'
 import { createLogger, type Logger } from '../workers/tts/logger.js';
 import { createOrchestratorMetrics, metricsPlugin, type OrchestratorMetrics } from './metrics.js';
 import { attachInspectionHub, createSessionInspector, INSPECT_PATH, type SessionInspector } from './inspection.js';
+import { loadOrchestratorConfig } from './config.js';
 import { SessionRuntime } from './session-runtime.js';
 
 export interface OrchestratorConfig {
@@ -19,6 +20,8 @@ export interface OrchestratorConfig {
   voice: string;
   language: string;
   bargeInPolicy: BargeInPolicy;
+  shortInterjectionMs?: number;
+  maxBargeInMs?: number;
   leadMs: number;
   logLevel: string;
   /** Live inspection hub at ws://<http>/inspect (INSPECT=0 turns it off). */
@@ -27,30 +30,24 @@ export interface OrchestratorConfig {
   inspectSky: boolean;
 }
 
-/** Environment overrides on defaults (SPEC §2 ports). */
-export function orchestratorConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OrchestratorConfig {
-  const int = (name: string, fallback: number) => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new Error(`${name} must be a port number, got ${JSON.stringify(raw)}`);
-    return n;
-  };
-  const policy = (env.BARGE_IN_POLICY ?? 'resume_if_short') as BargeInPolicy;
-  if (!['resume', 'stop', 'resume_if_short'].includes(policy)) throw new Error(`BARGE_IN_POLICY must be resume, stop or resume_if_short`);
+/** The orchestrator's settings: `configs/orchestrator.yaml` (or ORCHESTRATOR_CONFIG) and the environment. */
+export function orchestratorConfigFromEnv(env: NodeJS.ProcessEnv = process.env, path?: string): OrchestratorConfig {
+  const c = loadOrchestratorConfig(path, env);
   return {
-    host: env.ORCH_HOST ?? '0.0.0.0',
-    wsPort: int('ORCH_WS_PORT', 8080),
-    httpPort: int('ORCH_HTTP_PORT', 8081),
-    redisUrl: env.REDIS_URL ? env.REDIS_URL : null,
-    staticWorkers: (env.TTS_WORKER_ADDR ?? 'grpc://127.0.0.1:7001').split(',').map((s) => s.trim()).filter(Boolean),
-    voice: env.DEFAULT_MODEL ?? 'en_US-lessac-medium',
-    language: env.LANGUAGE ?? 'en_US',
-    bargeInPolicy: policy,
-    leadMs: int('PACER_LEAD_MS', 60),
-    logLevel: env.LOG_LEVEL ?? 'info',
-    inspection: env.INSPECT !== '0',
-    inspectSky: env.INSPECT_SKY === '1',
+    host: c.host,
+    wsPort: c.ws_port,
+    httpPort: c.http_port,
+    redisUrl: c.redis_url,
+    staticWorkers: c.static_workers,
+    voice: c.voice,
+    language: c.language,
+    bargeInPolicy: c.barge_in.policy,
+    shortInterjectionMs: c.barge_in.short_interjection_ms,
+    maxBargeInMs: c.barge_in.max_barged_in_ms,
+    leadMs: c.pacer.lead_ms,
+    logLevel: c.log_level,
+    inspection: c.inspection.enabled,
+    inspectSky: c.inspection.sky,
   };
 }
 
@@ -98,7 +95,7 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
         clients: clientFor,
         voice: config.voice,
         language: config.language,
-        machineInput: { bargeInPolicy: config.bargeInPolicy },
+        machineInput: { bargeInPolicy: config.bargeInPolicy, shortInterjectionMs: config.shortInterjectionMs, maxBargeInMs: config.maxBargeInMs },
         createVad: () => StreamingVad.create(),
         leadMs: config.leadMs,
         log: logger.child({ session: conn.sessionId }),

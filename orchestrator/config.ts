@@ -1,0 +1,65 @@
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { bool, got, int, nonEmpty, port } from '../configs/fields.js';
+import { loadYamlConfig } from '../configs/load.js';
+import { BARGE_IN_POLICIES } from '../machines/session-machine.js';
+
+const repoRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
+export const DEFAULT_ORCHESTRATOR_CONFIG_PATH = join(repoRoot, 'configs', 'orchestrator.yaml');
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const schema = z.strictObject({
+  host: nonEmpty().default('0.0.0.0'),
+  ws_port: port().default(8080),
+  http_port: port().default(8081),
+  redis_url: z
+    .string()
+    .nullable()
+    .default(null)
+    .transform((v) => (v === null || v.trim() === '' ? null : v.trim()))
+    .refine((v) => v === null || /^rediss?:\/\/./.test(v), { error: 'must be a redis:// URL, or empty for the static list' }),
+  static_workers: z.array(nonEmpty().regex(/^grpc:\/\/.+:\d+$/, { error: 'must look like grpc://host:port' })).default(['grpc://127.0.0.1:7001']),
+  voice: nonEmpty().default('en_US-lessac-medium'),
+  language: nonEmpty().default('en_US'),
+  barge_in: z
+    .strictObject({
+      policy: z.enum(BARGE_IN_POLICIES as unknown as ['resume', 'stop', 'resume_if_short'], {
+        error: (iss) => `expected resume, stop or resume_if_short, got ${got(iss.input)}`,
+      }).default('resume_if_short'),
+      short_interjection_ms: int().pipe(z.number().nonnegative()).default(700),
+      max_barged_in_ms: int().pipe(z.number().positive()).default(3000),
+    })
+    .prefault({}),
+  pacer: z.strictObject({ lead_ms: int().pipe(z.number().min(0).max(1000)).default(60) }).prefault({}),
+  inspection: z.strictObject({ enabled: bool().default(true), sky: bool().default(false) }).prefault({}),
+  log_level: z.enum(LOG_LEVELS).default('info'),
+});
+
+export type OrchestratorFileConfig = z.output<typeof schema>;
+
+const ENV_OVERRIDES: Record<string, readonly string[]> = {
+  ORCH_WS_PORT: ['ws_port'],
+  ORCH_HTTP_PORT: ['http_port'],
+  REDIS_URL: ['redis_url'],
+  DEFAULT_MODEL: ['voice'],
+  BARGE_IN_POLICY: ['barge_in', 'policy'],
+  LOG_LEVEL: ['log_level'],
+};
+
+/** `configs/orchestrator.yaml` (or `ORCHESTRATOR_CONFIG`) with the environment applied and validated. */
+export function loadOrchestratorConfig(path?: string, env: NodeJS.ProcessEnv = process.env): OrchestratorFileConfig {
+  const config = loadYamlConfig({
+    file: path ?? (env.ORCHESTRATOR_CONFIG || DEFAULT_ORCHESTRATOR_CONFIG_PATH),
+    schema,
+    env,
+    overrides: ENV_OVERRIDES,
+    what: 'orchestrator config',
+    hint: 'set ORCHESTRATOR_CONFIG',
+  });
+  if (env.TTS_WORKER_ADDR) config.static_workers = env.TTS_WORKER_ADDR.split(',').map((s) => s.trim()).filter(Boolean);
+  if (env.INSPECT === '0') config.inspection.enabled = false;
+  if (env.INSPECT_SKY === '1') config.inspection.sky = true;
+  return config;
+}
