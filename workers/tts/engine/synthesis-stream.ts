@@ -1,4 +1,4 @@
-import { FRAME_SAMPLES, OUTPUT_SAMPLE_RATE, type AudioFrame } from './audio-frame.js';
+import { OUTPUT_SAMPLE_RATE, type AudioFrame } from './audio-frame.js';
 import { Framer, type RawFrame } from './framer.js';
 import { gainToTarget, integratedLoudness } from './loudness.js';
 import { floatToS16 } from './pcm.js';
@@ -184,4 +184,3 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
   }
 }
 
-export { FRAME_SAMPLES };
