@@ -29,6 +29,31 @@ function systemVersion() {
   return /(\d+)\.(\d+)/.exec(out)?.slice(1, 3).map(Number) ?? null;
 }
 
+/** The Debian archive this system already uses (one-line or deb822 sources). */
+function systemDebianMirror() {
+  const files = ['/etc/apt/sources.list'];
+  try {
+    for (const f of readdirSync('/etc/apt/sources.list.d')) files.push(join('/etc/apt/sources.list.d', f));
+  } catch {
+    // no sources.list.d
+  }
+  for (const f of files) {
+    let text;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      const t = line.trim();
+      if (t.startsWith('#')) continue;
+      const m = /^(?:URIs:|deb(?:-src)?\s+(?:\[[^\]]*\]\s+)?)\s*(https?:\/\/\S+\/debian)\/?(?:\s|$)/.exec(t);
+      if (m) return m[1];
+    }
+  }
+  return undefined;
+}
+
 function fail(message) {
   if (soft) {
     console.warn(`[setup-espeak] ${message}`);
@@ -75,7 +100,8 @@ rmSync(work, { recursive: true, force: true });
 for (const d of ['lists/partial', 'archives/partial', 'etc/sources.list.d', 'etc/preferences.d']) {
   mkdirSync(join(work, d), { recursive: true });
 }
-const mirror = process.env.DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+const mirror = process.env.DEBIAN_MIRROR ?? systemDebianMirror();
+if (!mirror) fail('could not find a Debian mirror in /etc/apt; set DEBIAN_MIRROR to one (its .../debian URL).');
 writeFileSync(join(work, 'etc', 'sources.list'), `deb [trusted=yes] ${mirror} trixie main\n`);
 const aptOpts = [
   '-oAcquire::AllowInsecureRepositories=1',
