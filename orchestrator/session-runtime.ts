@@ -47,9 +47,12 @@ interface WorkerBinding {
 
 interface Synthesis {
   utteranceId: string;
+  /** The text this stream speaks (after a failover: the rest of the utterance). */
   text: string;
   call: ClientDuplexStream<TextChunk, AudioFrame>;
   stopped: boolean;
+  /** `text_done` of the last frame received: `text` up to here is in the pacer already. */
+  textDone: number;
 }
 
 /**
@@ -202,7 +205,11 @@ export class SessionRuntime implements SessionHandle {
     }
   }
 
-  private async startSynthesis(utteranceId: string, text: string): Promise<void> {
+  /** Client-facing frame sequence of the current utterance (continuous across a failover). */
+  private clientSequence = 0;
+
+  private async startSynthesis(utteranceId: string, text: string, continuation = false): Promise<void> {
+    if (!continuation) this.clientSequence = 0;
     if (!this.falStart.has(utteranceId)) this.falStart.set(utteranceId, this.textAt ?? performance.now());
     this.textAt = undefined;
     let binding: WorkerBinding;
@@ -215,36 +222,51 @@ export class SessionRuntime implements SessionHandle {
       return;
     }
     const call = binding.client.synthesize(binding.sessionId, text, utteranceId);
-    const synthesis: Synthesis = { utteranceId, text, call, stopped: false };
+    const synthesis: Synthesis = { utteranceId, text, call, stopped: false, textDone: 0 };
     this.synthesis = synthesis;
-    let frames = 0;
     call.on('data', (frame: AudioFrame) => {
       if (synthesis.stopped) return;
       if (frame.audio.length > 0) {
-        frames += 1;
-        this.pacer.enqueue({ pcm: frame.audio, sequence: frame.sequence, utteranceId });
+        this.clientSequence += 1;
+        this.pacer.enqueue({ pcm: frame.audio, sequence: this.clientSequence, utteranceId });
       }
+      synthesis.textDone = Math.max(synthesis.textDone, frame.textDone);
       if (frame.isFinal) this.pacer.end(utteranceId);
     });
     call.on('error', (err: Error) => {
       if (synthesis.stopped) return;
-      this.onWorkerLost(synthesis, binding, err, frames);
+      this.onWorkerLost(synthesis, binding, err);
     });
   }
 
-  /** The worker failed mid-utterance: report it; retry the utterance on another worker if one is healthy. */
-  private onWorkerLost(synthesis: Synthesis, binding: WorkerBinding, err: Error, framesReceived: number): void {
+  /**
+   * The worker failed mid-utterance: tell the client, and continue the text not yet received on
+   * another healthy worker (from the start of the interrupted sentence; the audio already queued
+   * keeps playing). With no other worker, the session reports the error and returns to LISTENING.
+   */
+  private onWorkerLost(synthesis: Synthesis, binding: WorkerBinding, err: Error): void {
     this.deps.log.warn({ err: err.message, worker: binding.client.addr }, 'Worker stream failed');
     this.failed.add(binding.client.addr);
     this.worker = undefined;
     synthesis.stopped = true;
-    if (framesReceived === 0) {
-      // Nothing was spoken yet: the whole utterance moves to another worker.
-      void this.startSynthesis(synthesis.utteranceId, synthesis.text);
+    const rest = synthesis.text.slice(synthesis.textDone);
+    if (rest.trim().length === 0) {
+      this.pacer.end(synthesis.utteranceId);
       return;
     }
-    this.pacer.end(synthesis.utteranceId);
-    this.actor.send({ type: 'WORKER.ERROR', message: `TTS worker failed: ${err.message}`, retryable: true });
+    void this.deps.discovery
+      .list()
+      .then((workers) => chooseWorker(workers, { language: this.deps.language, model: this.deps.voice, exclude: this.failed }))
+      .catch(() => undefined)
+      .then((next) => {
+        if (!next) {
+          this.pacer.end(synthesis.utteranceId);
+          this.actor.send({ type: 'WORKER.ERROR', message: `TTS worker failed: ${err.message}`, retryable: true });
+          return;
+        }
+        this.deps.conn.send(errorMessage('worker_error', `TTS worker ${binding.client.addr} failed (${err.message}); continuing on ${next.addr}`));
+        void this.startSynthesis(synthesis.utteranceId, rest, true);
+      });
   }
 
   private async endWorkerSession(): Promise<void> {

@@ -81,7 +81,7 @@ describe('Framer', () => {
 
   it('exposes a frame as 1920 little-endian bytes', () => {
     const samples = Int16Array.from({ length: FRAME_SAMPLES }, (_, i) => i - 480);
-    const bytes = frameBytes({ samples, sampleRate: 48_000, sequence: 1, validSamples: FRAME_SAMPLES, final: true });
+    const bytes = frameBytes({ samples, sampleRate: 48_000, sequence: 1, validSamples: FRAME_SAMPLES, final: true, textDone: 0 });
     expect(bytes).toHaveLength(FRAME_BYTES);
     expect(bytes.readInt16LE(0)).toBe(-480);
     expect(bytes.readInt16LE(2 * 959)).toBe(479);

@@ -152,3 +152,29 @@ function joeLikeConfig() {
     speaker_id_map: {},
   };
 }
+
+describe('sentence text spans (for resuming after a failure)', () => {
+  it('ends each sentence after its punctuation and trailing space, the last at the end of the text', async () => {
+    const { phonemizeSpans } = await import('../../workers/tts/engine/phonemize.js');
+    const text = 'Hello there, world! Dr. Smith paid $3.50. Café time? Yes';
+    const ends = phonemizeSpans(text, { voice: 'en-us' }).map((s) => text.slice(0, s.textEnd));
+    expect(ends).toEqual([
+      'Hello there, world! ',
+      'Hello there, world! Dr. ',
+      'Hello there, world! Dr. Smith paid $3.50. ',
+      'Hello there, world! Dr. Smith paid $3.50. Café time? ',
+      text,
+    ]);
+  });
+
+  it('marks only the last chunk of each sentence with its text end', async () => {
+    const { phonemizeSpans } = await import('../../workers/tts/engine/phonemize.js');
+    const { chunkSentenceSpans } = await import('../../workers/tts/engine/chunker.js');
+    const text = 'One two three four five six seven eight nine ten eleven twelve thirteen. Short one.';
+    const spans = phonemizeSpans(text, { voice: 'en-us' });
+    const chunks = chunkSentenceSpans(spans);
+    expect(chunks.length).toBeGreaterThan(spans.length);
+    expect(chunks.filter((c) => c.textEnd !== undefined).map((c) => c.textEnd)).toEqual(spans.map((s) => s.textEnd));
+    expect(chunks[chunks.length - 1]?.textEnd).toBe(text.length);
+  });
+});

@@ -14,6 +14,11 @@ export interface AudioFrame {
   validSamples: number;
   /** True on the last frame of the synthesis. */
   final: boolean;
+  /**
+   * Text (UTF-16 units from the start) whose speech lies wholly before this frame: the end of the
+   * last finished sentence. After a failure, synthesis can resume from here.
+   */
+  textDone: number;
 }
 
 /** The frame's bytes as s16le, without copying (Node runs little-endian everywhere it ships). */

@@ -115,3 +115,36 @@ export function chunkSentences(sentences: readonly SentencePhonemes[], policy: C
   }
   return chunks;
 }
+
+/**
+ * The chunks of `chunkSentences`, each with the sentence it belongs to; the last chunk of a
+ * sentence also says where that sentence's text ends (`textEnd`), so a stream can report how much
+ * of the text it has finished.
+ */
+export function chunkSentenceSpans(
+  sentences: readonly { phonemes: SentencePhonemes; textEnd: number }[],
+  policy: ChunkPolicy = DEFAULT_CHUNK_POLICY,
+): { phonemes: SentencePhonemes; textEnd: number | undefined }[] {
+  const chunks = chunkSentences(
+    sentences.map((s) => s.phonemes),
+    policy,
+  );
+  const nonEmpty = sentences.filter((s) => s.phonemes.length > 0);
+  const out: { phonemes: SentencePhonemes; textEnd: number | undefined }[] = [];
+  let s = 0;
+  let pos = 0;
+  for (const chunk of chunks) {
+    const sentence = nonEmpty[s];
+    if (!sentence) break;
+    while (pos < sentence.phonemes.length && sentence.phonemes[pos] === ' ') pos += 1;
+    pos += chunk.length;
+    while (pos < sentence.phonemes.length && sentence.phonemes[pos] === ' ') pos += 1;
+    const last = pos >= sentence.phonemes.length;
+    out.push({ phonemes: chunk, textEnd: last ? sentence.textEnd : undefined });
+    if (last) {
+      s += 1;
+      pos = 0;
+    }
+  }
+  return out;
+}

@@ -1,5 +1,5 @@
 import type { Voicepack } from '../voices/voicepack.js';
-import { chunkSentences, DEFAULT_CHUNK_POLICY, type ChunkPolicy } from './chunker.js';
+import { chunkSentenceSpans, DEFAULT_CHUNK_POLICY, type ChunkPolicy } from './chunker.js';
 import { espeakVersion } from './espeak.js';
 import { phonemesToIds } from './phoneme-ids.js';
 import { PiperModel, type InferenceParams, type InferenceTuning } from './piper-model.js';
@@ -52,10 +52,10 @@ export class PiperEngine {
       );
     }
     const policy = { ...DEFAULT_CHUNK_POLICY, ...options.chunking };
-    const chunks = chunkSentences(
-      sentences.map((s) => s.phonemes),
-      policy,
-    ).map((phonemes) => ({ ids: phonemesToIds(phonemes, this.voice.config.phoneme_id_map).ids }));
+    const chunks = chunkSentenceSpans(sentences, policy).map(({ phonemes, textEnd }) => ({
+      ids: phonemesToIds(phonemes, this.voice.config.phoneme_id_map).ids,
+      ...(textEnd !== undefined && { textEnd }),
+    }));
     const inference: InferenceParams = {
       speakerId: this.model.speakerId(options.speaker),
       ...(options.lengthScale !== undefined && { lengthScale: options.lengthScale }),

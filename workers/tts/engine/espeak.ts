@@ -47,6 +47,8 @@ export interface Clause {
   mnemonics: string;
   /** espeak-ng's clause flags: punctuation kind, intonation and clause type. */
   terminator: number;
+  /** Where the clause's text ends in the input (UTF-16 index, after its punctuation). */
+  textEnd: number;
 }
 
 type TextToPhonemes = (cursor: unknown[], textMode: number, phonemeMode: number, terminator: number[]) => string | null;
@@ -153,18 +155,32 @@ export function espeakClauses(text: string, voice: string): Clause[] {
   return ipa.map((clause, i) => ({ ...clause, mnemonics: mnemonic[i]?.phonemes ?? '' }));
 }
 
-function clausePass(text: string, mode: number): { phonemes: string; terminator: number }[] {
+function clausePass(text: string, mode: number): { phonemes: string; terminator: number; textEnd: number }[] {
   const b = load();
   const buf = Buffer.from(`${text}\0`, 'utf8');
+  const base = koffi.address(buf);
   const cursor: unknown[] = [koffi.as(buf, 'void *')];
-  const clauses: { phonemes: string; terminator: number }[] = [];
+  const clauses: { phonemes: string; terminator: number; textEnd: number }[] = [];
   while (cursor[0] !== null) {
     const terminator = [0];
     const phonemes = b.textToPhonemes(cursor, ESPEAK_CHARS_UTF8, mode, terminator) ?? '';
-    clauses.push({ phonemes, terminator: terminator[0] ?? 0 });
+    clauses.push({ phonemes, terminator: terminator[0] ?? 0, textEnd: consumedChars(buf, base, cursor[0], text.length) });
   }
   keepAlive(buf);
   return clauses;
+}
+
+/**
+ * How much of the text espeak-ng has finished with, in UTF-16 units. Its cursor stops one
+ * character past the clause (the next clause's first character, read ahead), so that one is
+ * given back.
+ */
+function consumedChars(buf: Buffer, base: bigint | number, cursor: unknown, length: number): number {
+  if (cursor === null) return length;
+  const bytes = Number(BigInt(koffi.address(cursor)) - BigInt(base));
+  const consumed = Array.from(buf.toString('utf8', 0, Math.min(bytes, buf.length - 1)));
+  consumed.pop();
+  return Math.min(length, consumed.join('').length);
 }
 
 /** espeak-ng reads `buf` through a raw pointer; this use keeps the GC from freeing it earlier. */

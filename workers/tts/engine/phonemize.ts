@@ -85,8 +85,14 @@ export interface PhonemizeOptions {
   linkingGlide?: boolean;
 }
 
-function phonemizeEspeak(text: string, opts: PhonemizeOptions): SentencePhonemes[] {
-  const sentences: SentencePhonemes[] = [];
+/** A sentence's phonemes and where its text ends in the input (UTF-16 index). */
+export interface SentenceSpan {
+  phonemes: SentencePhonemes;
+  textEnd: number;
+}
+
+function phonemizeEspeak(text: string, opts: PhonemizeOptions, offset: number): SentenceSpan[] {
+  const sentences: SentenceSpan[] = [];
   let current: string[] = [];
   for (const clause of espeakClauses(text, opts.voice)) {
     const { terminator, endOfSentence } = interpretTerminator(clause.terminator);
@@ -94,11 +100,11 @@ function phonemizeEspeak(text: string, opts: PhonemizeOptions): SentencePhonemes
     if (CLAUSE_PAUSES.has(terminator)) ipa += ' ';
     current.push(...toPhonemeList(ipa));
     if (endOfSentence) {
-      sentences.push(mergeClusters(current, opts.vowelClusters));
+      sentences.push({ phonemes: mergeClusters(current, opts.vowelClusters), textEnd: offset + clause.textEnd });
       current = [];
     }
   }
-  if (current.length > 0) sentences.push(mergeClusters(current, opts.vowelClusters));
+  if (current.length > 0) sentences.push({ phonemes: mergeClusters(current, opts.vowelClusters), textEnd: offset + text.length });
   return sentences;
 }
 
@@ -107,27 +113,39 @@ function phonemizeEspeak(text: string, opts: PhonemizeOptions): SentencePhonemes
  * clause's punctuation kept, a space after `,` `:` `;`, a new sentence after `.` `?` `!`.
  */
 export function phonemize(text: string, opts: PhonemizeOptions): SentencePhonemes[] {
-  const sentences: SentencePhonemes[] = [];
+  return phonemizeSpans(text, opts).map((s) => s.phonemes);
+}
+
+/** As `phonemize`, with where each sentence's text ends (to resume after a failure mid-text). */
+export function phonemizeSpans(text: string, opts: PhonemizeOptions): SentenceSpan[] {
+  const sentences: SentenceSpan[] = [];
   const parts = text.split(RAW_PHONEME_BLOCK);
   let previousWasRaw = false;
+  let offset = 0;
   parts.forEach((part, i) => {
+    const partStart = offset;
+    offset += part.length;
     if (part.startsWith('[[') && part.endsWith(']]')) {
-      if (sentences.length === 0) sentences.push([]);
-      const last = sentences[sentences.length - 1] as string[];
-      if (i > 0 && parts[i - 1]?.endsWith(' ')) last.push(' ');
-      last.push(...Array.from(part.slice(2, -2).trim()));
-      if (i < parts.length - 1 && parts[i + 1]?.startsWith(' ')) last.push(' ');
+      if (sentences.length === 0) sentences.push({ phonemes: [], textEnd: offset });
+      const last = sentences[sentences.length - 1] as SentenceSpan;
+      if (i > 0 && parts[i - 1]?.endsWith(' ')) last.phonemes.push(' ');
+      last.phonemes.push(...Array.from(part.slice(2, -2).trim()));
+      if (i < parts.length - 1 && parts[i + 1]?.startsWith(' ')) last.phonemes.push(' ');
+      last.textEnd = offset;
       previousWasRaw = true;
       return;
     }
     if (part.length === 0) return;
-    const phonemized = phonemizeEspeak(part, opts);
+    const phonemized = phonemizeEspeak(part, opts, partStart);
     if (previousWasRaw && phonemized.length > 0) {
-      (sentences[sentences.length - 1] as string[]).push(...(phonemized.shift() as string[]));
+      const first = phonemized.shift() as SentenceSpan;
+      const last = sentences[sentences.length - 1] as SentenceSpan;
+      last.phonemes.push(...first.phonemes);
+      last.textEnd = first.textEnd;
     }
     sentences.push(...phonemized);
     previousWasRaw = false;
   });
-  if (sentences.length > 0 && sentences[sentences.length - 1]?.length === 0) sentences.pop();
+  if (sentences.length > 0 && sentences[sentences.length - 1]?.phonemes.length === 0) sentences.pop();
   return sentences;
 }

@@ -7,6 +7,8 @@ import { StreamResampler } from './resampler.js';
 
 export interface SynthesisChunk {
   ids: number[];
+  /** Set on a sentence's last chunk: where that sentence's text ends. */
+  textEnd?: number;
 }
 
 export interface StreamStats {
@@ -41,7 +43,9 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  */
 export class SynthesisStream implements AsyncIterable<AudioFrame> {
   readonly stats: StreamStats = { startedAt: performance.now(), firstFrameAt: undefined, computeMs: 0, audioMs: 0, chunks: 0, frames: 0 };
-  private readonly queue: RawFrame[] = [];
+  private readonly queue: (RawFrame & { textDone: number })[] = [];
+  /** End of the text whose audio has all been queued (a finished sentence). */
+  private textDone = 0;
   private producing = true;
   private failure: unknown;
   private pausedFlag = false;
@@ -105,7 +109,7 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
   private enqueue(frames: RawFrame[]): void {
     if (frames.length === 0 || this.stoppedFlag) return;
     this.stats.firstFrameAt ??= performance.now();
-    this.queue.push(...frames);
+    for (const f of frames) this.queue.push({ ...f, textDone: this.textDone });
     this.wakeConsumer();
   }
 
@@ -146,6 +150,7 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
           const slice = audio.subarray(offset, offset + SLICE_SAMPLES);
           this.enqueue(framer.push(floatToS16(resampler.push(slice), gain ?? 1)));
         }
+        if (chunk.textEnd !== undefined) this.textDone = chunk.textEnd;
       }
       if (!this.stoppedFlag) {
         this.enqueue(framer.push(floatToS16(resampler.finish(), gain ?? 1)));
@@ -173,13 +178,20 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
         await new Promise<void>((r) => (this.consumerWaiter = r));
         continue;
       }
-      const raw = this.queue.shift() as RawFrame;
+      const raw = this.queue.shift() as RawFrame & { textDone: number };
       if (this.queue.length <= this.maxBuffered) this.wakeProducer();
       this.sequence += 1;
       this.stats.frames += 1;
       // A failed synthesis has no final frame: the iterator throws after the frames it has.
       const final = this.queue.length === 0 && !this.producing && this.failure === undefined;
-      yield { samples: raw.samples, sampleRate: OUTPUT_SAMPLE_RATE, sequence: this.sequence, validSamples: raw.validSamples, final };
+      yield {
+        samples: raw.samples,
+        sampleRate: OUTPUT_SAMPLE_RATE,
+        sequence: this.sequence,
+        validSamples: raw.validSamples,
+        final,
+        textDone: final ? this.textDone : raw.textDone,
+      };
     }
   }
 }

@@ -1,10 +1,12 @@
 import type { PiperConfig } from '../voices/voicepack.js';
 import { phonemesToIds } from './phoneme-ids.js';
-import { phonemize, type SentencePhonemes } from './phonemize.js';
+import { phonemizeSpans, type SentencePhonemes } from './phonemize.js';
 
 export interface SentenceIds {
   phonemes: SentencePhonemes;
   ids: number[];
+  /** Where the sentence's text ends in the input (UTF-16 index). */
+  textEnd: number;
 }
 
 export interface TextIds {
@@ -18,10 +20,10 @@ export function phonemeIdsForText(text: string, config: PiperConfig): TextIds {
   const voice = config.espeak?.voice ?? 'en-us';
   const vowelClusters = (config as { vowel_clusters?: string[][] }).vowel_clusters;
   const missing: string[] = [];
-  const sentences = phonemize(text, { voice, vowelClusters }).map((phonemes) => {
+  const sentences = phonemizeSpans(text, { voice, vowelClusters }).map(({ phonemes, textEnd }) => {
     const r = phonemesToIds(phonemes, config.phoneme_id_map);
     missing.push(...r.missing);
-    return { phonemes, ids: r.ids };
+    return { phonemes, ids: r.ids, textEnd };
   });
   return { sentences, missing };
 }

@@ -58,7 +58,7 @@ export function createTtsService(deps: ServiceDeps): TTSServiceServer {
 
   async function runSynthesis(call: SynthesizeCall, session: WorkerSession, text: string, utteranceId: string | undefined): Promise<void> {
     const stream = session.lease.engine.synthesize(text, session.options);
-    const active = { stream, lastSequence: 0, stoppedByControl: false };
+    const active = { stream, lastSequence: 0, lastTextDone: 0, stoppedByControl: false };
     session.active = active;
     let cancelled = false;
     const onCancel = () => {
@@ -102,6 +102,7 @@ export function createTtsService(deps: ServiceDeps): TTSServiceServer {
         const final = frame.final && !stream.stopped;
         // Recorded before the (possibly waiting) write: once write() is called the frame is sent.
         active.lastSequence = frame.sequence;
+        active.lastTextDone = frame.textDone;
         validSamples += frame.validSamples;
         await send(
           AudioFrame.create({
@@ -115,6 +116,7 @@ export function createTtsService(deps: ServiceDeps): TTSServiceServer {
             timestampMs: Date.now(),
             stats: final ? stats() : undefined,
             utteranceId,
+            textDone: frame.textDone,
           }),
         );
         metrics.framesSent.inc();
@@ -138,6 +140,7 @@ export function createTtsService(deps: ServiceDeps): TTSServiceServer {
             timestampMs: Date.now(),
             stats: stats(),
             utteranceId,
+            textDone: active.stoppedByControl ? active.lastTextDone : text.length,
           }),
         );
       }

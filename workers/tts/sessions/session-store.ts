@@ -17,6 +17,8 @@ export interface ActiveSynthesis {
   stream: SynthesisStream;
   /** Sequence of the last frame handed to the transport. */
   lastSequence: number;
+  /** `text_done` of that frame: the text already fully spoken. */
+  lastTextDone: number;
   stoppedByControl: boolean;
 }
 

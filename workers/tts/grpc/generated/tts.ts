@@ -225,7 +225,16 @@ export interface AudioFrame {
     | SynthesisStats
     | undefined;
   /** The `utterance_id` of the first TextChunk, echoed; unset if the client sent none. */
-  utteranceId?: string | undefined;
+  utteranceId?:
+    | string
+    | undefined;
+  /**
+   * Characters (UTF-16 code units) of the synthesis text whose speech lies wholly before this
+   * frame: the end of the last finished sentence. If the stream fails, a client can have another
+   * worker continue with the text from here (the interrupted sentence is spoken again from its
+   * start). On the final frame it is the whole text.
+   */
+  textDone: number;
 }
 
 export interface ControlRequest {
@@ -1193,6 +1202,7 @@ function createBaseAudioFrame(): AudioFrame {
     timestampMs: 0,
     stats: undefined,
     utteranceId: undefined,
+    textDone: 0,
   };
 }
 
@@ -1227,6 +1237,9 @@ export const AudioFrame: MessageFns<AudioFrame> = {
     }
     if (message.utteranceId !== undefined) {
       writer.uint32(82).string(message.utteranceId);
+    }
+    if (message.textDone !== 0) {
+      writer.uint32(88).uint32(message.textDone);
     }
     return writer;
   },
@@ -1324,6 +1337,14 @@ export const AudioFrame: MessageFns<AudioFrame> = {
             message.utteranceId = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.textDone = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1376,6 +1397,11 @@ export const AudioFrame: MessageFns<AudioFrame> = {
         : isSet(object.utterance_id)
         ? globalThis.String(object.utterance_id)
         : undefined,
+      textDone: isSet(object.textDone)
+        ? globalThis.Number(object.textDone)
+        : isSet(object.text_done)
+        ? globalThis.Number(object.text_done)
+        : 0,
     };
   },
 
@@ -1411,6 +1437,9 @@ export const AudioFrame: MessageFns<AudioFrame> = {
     if (message.utteranceId !== undefined) {
       obj.utteranceId = message.utteranceId;
     }
+    if (message.textDone !== 0) {
+      obj.textDone = Math.round(message.textDone);
+    }
     return obj;
   },
 
@@ -1431,6 +1460,7 @@ export const AudioFrame: MessageFns<AudioFrame> = {
       ? SynthesisStats.fromPartial(object.stats)
       : undefined;
     message.utteranceId = object.utteranceId ?? undefined;
+    message.textDone = object.textDone ?? 0;
     return message;
   },
 };
