@@ -1,0 +1,226 @@
+/**
+ * `npm run cli -- --host ws://localhost:8080`: the WebSocket CLI client of SPEC §5.
+ * Interactive (a TTY): type a line to have it spoken, /pause /resume /stop /voice <id> /quit.
+ * Non-interactive: `--text "..."` (repeatable) or one utterance per line of a piped stdin;
+ * exits 0 once every reply is finished.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface, type Interface } from 'node:readline';
+import type { ServerMessage } from '../../transports/websocket/protocol.js';
+import { parseCliArgs, USAGE, UsageError, validateUrl, type CliOptions } from './args.js';
+import { Connection } from './connection.js';
+import { MicFileStreamer, startArecord } from './mic.js';
+import { Player } from './playback.js';
+import { FRAME_MS, SessionTracker } from './session.js';
+import { fmtSeconds, Ui } from './ui.js';
+import { readMicWav, WavFormatError, writeWavFile } from './wav.js';
+
+function fatal(message: string, code = 2): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+let opts: CliOptions;
+try {
+  opts = parseCliArgs(process.argv.slice(2));
+} catch (err) {
+  if (err instanceof UsageError) fatal(`${err.message}\n${USAGE}`);
+  throw err;
+}
+if (opts.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const urlProblem = validateUrl(opts.host);
+if (urlProblem) fatal(urlProblem);
+
+let micPcm: Buffer | undefined;
+if (opts.micFile) {
+  try {
+    micPcm = readMicWav(opts.micFile);
+  } catch (err) {
+    if (err instanceof WavFormatError) fatal(err.message);
+    throw err;
+  }
+}
+
+const interactive = opts.texts.length === 0 && process.stdin.isTTY === true;
+const readStdinLines = opts.texts.length === 0 && !interactive;
+const ui = new Ui();
+const player = new Player(opts.play, (line) => ui.line(line));
+const allAudio: Buffer[] = [];
+/** Utterances for the non-interactive run: every text to say, in order. */
+const toSay: string[] = [...opts.texts];
+let stdinEnded = !readStdinLines;
+let exiting = false;
+let arecord: ChildProcess | undefined;
+
+const tracker = new SessionTracker({
+  firstAudio(u, latency) {
+    ui.line(`[utt ${u.index}] first audio after ${latency === undefined ? '?' : `${Math.round(latency)} ms`}${u.text ? ` ("${clip(u.text)}")` : ''}`);
+    if (mic && !mic.hasStarted) {
+      ui.line(`[mic] streaming ${opts.micFile} (${fmtSeconds(((micPcm as Buffer).length / 32_000) * 1000)})`);
+      mic.start();
+    }
+  },
+  audio(_u, pcm) {
+    allAudio.push(pcm);
+    player.write(pcm);
+  },
+  done(u) {
+    ui.line(`[utt ${u.index}] done: ${fmtSeconds(u.frames * FRAME_MS)} of audio`);
+    if (opts.outDir) {
+      const path = join(opts.outDir, `utt-${u.index}.wav`);
+      writeWavFile(path, u.chunks);
+      ui.line(`[utt ${u.index}] wrote ${path}`);
+    }
+    maybeFinish();
+  },
+  stopped(u, dropped) {
+    player.flush();
+    const what = u ? `[utt ${u.index}] stopped after ${fmtSeconds(u.frames * FRAME_MS)} of audio` : '[stopped]';
+    ui.line(`${what}${dropped ? `; ${dropped} queued ${dropped === 1 ? 'text' : 'texts'} dropped by the server` : ''}`);
+    maybeFinish();
+  },
+  state(state) {
+    ui.line(`[state] ${state}`);
+    if (state === 'PAUSED' || state === 'BARGED_IN') player.flush();
+  },
+});
+
+const mic = micPcm
+  ? new MicFileStreamer(
+      micPcm,
+      (frame) => void conn.sendBinary(frame),
+      () => ui.line('[mic] file finished'),
+    )
+  : undefined;
+
+const conn = new Connection(opts.host, opts.maxRetries, {
+  onOpen() {
+    ui.line(`[connection] connected to ${opts.host}`);
+    if (opts.voice) conn.send({ type: 'session_start', voice: opts.voice });
+    // Non-interactive: (re)send whatever has not been spoken yet.
+    for (const text of toSay.slice(tracker.finished)) sendText(text, false);
+  },
+  onMessage: handleMessage,
+  onBinaryAudio: (pcm) => tracker.audio(pcm),
+  onDrop() {
+    player.flush();
+    const lost = tracker.reset();
+    if (interactive && lost.length) ui.line(`[connection] ${lost.length} unfinished ${lost.length === 1 ? 'reply' : 'replies'} lost; type again after reconnecting`);
+  },
+  onGiveUp() {
+    void shutdown(1);
+  },
+  log: (line) => ui.error(line),
+});
+
+function clip(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+function handleMessage(m: ServerMessage): void {
+  switch (m.type) {
+    case 'session_start':
+      ui.line(`[session] ${m.session_id}`);
+      return;
+    case 'audio':
+      tracker.audio(Buffer.from(m.pcm, 'base64'));
+      return;
+    case 'error':
+      ui.error(`[server error] ${m.code}: ${m.message}`);
+      return;
+    case 'session_end':
+      ui.line(`[session] ended: ${m.reason}`);
+      return;
+    case 'vad':
+      return;
+    default:
+      tracker.message(m);
+  }
+}
+
+function sendText(text: string, record: boolean): void {
+  if (record) toSay.push(text);
+  if (conn.send({ type: 'text', text, is_final: true })) tracker.sent(text);
+  else if (interactive) ui.line('[not connected] the text was not sent; wait for the connection');
+}
+
+function maybeFinish(): void {
+  if (interactive || !stdinEnded) return;
+  if (tracker.finished >= toSay.length && tracker.idle) void shutdown(0);
+}
+
+function handleLine(raw: string, rl: Interface | undefined): void {
+  const line = raw.trim();
+  if (!line) return;
+  if (line.startsWith('/')) {
+    const [cmd, ...rest] = line.split(/\s+/);
+    switch (cmd) {
+      case '/pause':
+      case '/resume':
+      case '/stop':
+        if (!conn.send({ type: 'control', command: cmd.slice(1).toUpperCase() })) ui.line('[not connected]');
+        return;
+      case '/voice': {
+        const id = rest.join(' ');
+        if (!id) ui.line('[voice] listing voices is not supported by the server yet; use /voice <id>');
+        else if (conn.send({ type: 'session_start', voice: id })) ui.line(`[voice] asked for ${id}`);
+        else ui.line('[not connected]');
+        return;
+      }
+      case '/quit':
+      case '/exit':
+        void shutdown(0);
+        return;
+      default:
+        ui.line(`[?] unknown command ${cmd}; try /pause /resume /stop /voice <id> /quit`);
+        return;
+    }
+  }
+  sendText(line, !interactive);
+  rl?.prompt();
+}
+
+async function shutdown(code: number): Promise<void> {
+  if (exiting) return;
+  exiting = true;
+  mic?.stop();
+  arecord?.kill('SIGTERM');
+  player.stop();
+  await conn.close();
+  if (opts.out) {
+    try {
+      writeWavFile(opts.out, allAudio);
+      ui.line(`[out] wrote ${opts.out} (${fmtSeconds((allAudio.length * FRAME_MS))} of audio)`);
+    } catch (err) {
+      process.stderr.write(`could not write ${opts.out}: ${(err as Error).message}\n`);
+      code = code || 1;
+    }
+  }
+  process.exit(code);
+}
+
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+
+if (interactive) {
+  const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: '> ' });
+  ui.attach(rl);
+  rl.on('line', (l) => handleLine(l, rl));
+  rl.on('SIGINT', () => void shutdown(0));
+  rl.on('close', () => void shutdown(0));
+  ui.line(`Type a line to hear it; /pause /resume /stop /voice <id> /quit. Ctrl+C quits.`);
+} else if (readStdinLines) {
+  const rl = createInterface({ input: process.stdin });
+  rl.on('line', (l) => handleLine(l, undefined));
+  rl.on('close', () => {
+    stdinEnded = true;
+    maybeFinish();
+  });
+}
+// Live capture starts at once; frames are dropped while the socket is down.
+if (opts.mic) arecord = startArecord((frame) => void conn.sendBinary(frame), (line) => ui.line(line));
+conn.start();

@@ -1,0 +1,220 @@
+/**
+ * The WebSocket CLI client (clients/cli) as a real child process against a real worker +
+ * orchestrator in this process. Synchronisation is by waiting for output patterns with
+ * deadlines, never by sleeping.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { orchestratorConfigFromEnv, startOrchestrator, type RunningOrchestrator } from '../../orchestrator/server.js';
+import { encodeWav } from '../../workers/tts/engine/wav.js';
+import { createLogger } from '../../workers/tts/logger.js';
+import { listVoiceIds, voicepacksDir } from '../../workers/tts/voices/voicepack.js';
+import { parseCliArgs, validateUrl } from '../../clients/cli/args.js';
+import { readMicWav, WavFormatError } from '../../clients/cli/wav.js';
+import { concat, msToSamples, readWavS16, speechKit, type SpeechKit } from '../fixtures/vad-signals.js';
+import { startTestWorker, type WorkerHarness } from '../support/worker-harness.js';
+
+const VOICE = 'en_US-joe-medium';
+const LONG_TEXT =
+  'The museum opens at nine and the guided tour starts an hour later. After the storm passed, the children ran outside to splash in the puddles.';
+const ROOT = join(import.meta.dirname, '..', '..');
+const CLI = ['--import', 'tsx', 'clients/cli/main.ts'];
+
+/** A spawned CLI whose combined output can be awaited by pattern. */
+class Cli {
+  out = '';
+  readonly exited: Promise<number | null>;
+  private waiters: { re: RegExp; from: number; resolve: (m: RegExpMatchArray) => void }[] = [];
+  constructor(readonly proc: ChildProcess) {
+    const onData = (d: Buffer) => {
+      // Strip terminal control sequences (prompt redraws through the pty).
+      // eslint-disable-next-line no-control-regex
+      this.out += d.toString().replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
+      this.waiters = this.waiters.filter((w) => {
+        const m = this.out.slice(w.from).match(w.re);
+        if (m) w.resolve(m);
+        return !m;
+      });
+    };
+    proc.stdout?.on('data', onData);
+    proc.stderr?.on('data', onData);
+    this.exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
+  }
+  static start(args: string[], opts: { stdin?: 'pipe' | 'ignore' } = {}): Cli {
+    return new Cli(spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'] }));
+  }
+  /** The CLI inside a pseudo-terminal (util-linux `script`), so it runs its interactive prompt. */
+  static startTty(args: string[]): Cli {
+    const cmd = [process.execPath, ...CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    return new Cli(spawn('script', ['-qefc', cmd, '/dev/null'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] }));
+  }
+  /** Waits for `re` in the output after character `from` (default: anywhere). */
+  waitFor(re: RegExp, what: string, timeoutMs = 30_000, from = 0): Promise<RegExpMatchArray> {
+    const m = this.out.slice(from).match(re);
+    if (m) return Promise.resolve(m);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; output:\n${this.out}`)), timeoutMs);
+      this.waiters.push({ re, from, resolve: (x) => (clearTimeout(timer), resolve(x)) });
+    });
+  }
+  async exitCode(timeoutMs = 30_000): Promise<number | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`CLI did not exit; output:\n${this.out}`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  type(line: string): void {
+    this.proc.stdin?.write(`${line}\r`);
+  }
+  kill(): void {
+    if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
+  }
+}
+
+function wavInfo(path: string): { rate: number; channels: number; seconds: number; peak: number } {
+  const buf = readFileSync(path);
+  expect(buf.toString('ascii', 0, 4)).toBe('RIFF');
+  expect(buf.toString('ascii', 8, 12)).toBe('WAVE');
+  const rate = buf.readUInt32LE(24);
+  const channels = buf.readUInt16LE(22);
+  const samples = readWavS16(path);
+  let peak = 0;
+  for (const s of samples) peak = Math.max(peak, Math.abs(s));
+  return { rate, channels, seconds: samples.length / rate, peak };
+}
+
+describe('CLI client unit checks', () => {
+  it('parses options and rejects bad URLs and bad mic files', () => {
+    const o = parseCliArgs(['--host', 'ws://x:1', '--text', 'a', '--text', 'b', '--max-retries', '3', '--no-play']);
+    expect(o).toMatchObject({ host: 'ws://x:1', texts: ['a', 'b'], maxRetries: 3, play: false });
+    expect(() => parseCliArgs(['--max-retries', '-1'])).toThrow(/max-retries/);
+    expect(validateUrl('http://localhost:8080')).toMatch(/ws:\/\//);
+    expect(validateUrl('not a url')).toMatch(/invalid URL/);
+    expect(validateUrl('ws://localhost:8080')).toBeUndefined();
+    const dir = mkdtempSync(join(tmpdir(), 'cli-unit-'));
+    try {
+      const p = join(dir, 'x.wav');
+      writeFileSync(p, encodeWav(new Int16Array(100), 22_050));
+      expect(() => readMicWav(p)).toThrow(WavFormatError);
+      expect(() => readMicWav(p)).toThrow(/22050 Hz/);
+      writeFileSync(p, encodeWav(new Int16Array(100), 16_000));
+      expect(readMicWav(p).length).toBe(200);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('CLI client against a real worker + orchestrator', () => {
+  let worker: WorkerHarness;
+  let orch: RunningOrchestrator;
+  let speech: SpeechKit;
+  let url: string;
+  let dir: string;
+  const children: Cli[] = [];
+  const track = (c: Cli): Cli => (children.push(c), c);
+
+  beforeAll(async () => {
+    if (!listVoiceIds().includes(VOICE)) throw new Error(`${VOICE} is missing from ${voicepacksDir()}: run \`npm run voices:install-pypi\``);
+    worker = await startTestWorker({ voicepacksDir: voicepacksDir(), defaultModel: VOICE });
+    orch = await startOrchestrator(
+      {
+        ...orchestratorConfigFromEnv({}),
+        host: '127.0.0.1',
+        wsPort: 0,
+        httpPort: 0,
+        voice: VOICE,
+        staticWorkers: [`grpc://${worker.target}`],
+        bargeInPolicy: 'stop',
+      },
+      createLogger('orchestrator-test', 'silent'),
+    );
+    url = `ws://127.0.0.1:${orch.ws.port}`;
+    speech = speechKit();
+    dir = mkdtempSync(join(tmpdir(), 'cli-test-'));
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const c of children) c.kill();
+    await orch?.shutdown();
+    await worker?.stop();
+    speech?.dispose();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('--text --out: exits 0 and writes a valid, non-silent 48 kHz WAV', async () => {
+    const out = join(dir, 'hello.wav');
+    const cli = track(Cli.start(['--host', url, '--no-play', '--text', 'Hello there.', '--out', out]));
+    expect(await cli.exitCode()).toBe(0);
+    expect(cli.out).toMatch(/\[utt 1\] first audio after \d+ ms/);
+    expect(cli.out).toMatch(/\[utt 1\] done: \d+\.\d\d s of audio/);
+    const info = wavInfo(out);
+    expect(info).toMatchObject({ rate: 48_000, channels: 1 });
+    expect(info.seconds).toBeGreaterThan(0.4);
+    expect(info.seconds).toBeLessThan(4);
+    expect(info.peak).toBeGreaterThan(1000);
+  });
+
+  it('stdin lines + --out-dir: one WAV per utterance', async () => {
+    const outDir = join(dir, 'utts');
+    const cli = track(Cli.start(['--host', url, '--no-play', '--out-dir', outDir], { stdin: 'pipe' }));
+    cli.proc.stdin?.end('Good morning.\nSee you later.\n');
+    expect(await cli.exitCode(60_000)).toBe(0);
+    for (const name of ['utt-1.wav', 'utt-2.wav']) {
+      const info = wavInfo(join(outDir, name));
+      expect(info.rate).toBe(48_000);
+      expect(info.seconds).toBeGreaterThan(0.3);
+      expect(info.peak).toBeGreaterThan(1000);
+    }
+    expect(cli.out).toMatch(/\[utt 2\] done/);
+  });
+
+  it('refused connection: says so, retries a bounded number of times, exits non-zero', async () => {
+    const cli = track(Cli.start(['--host', 'ws://127.0.0.1:1', '--no-play', '--text', 'Hi.', '--max-retries', '2']));
+    const code = await cli.exitCode();
+    expect(code).not.toBe(0);
+    expect(cli.out).toMatch(/is the orchestrator running\? try npm start/);
+    expect(cli.out).toMatch(/reconnecting in 0\.5 s \(attempt 1 of 2\)/);
+    expect(cli.out).toMatch(/reconnecting in 1\.0 s \(attempt 2 of 2\)/);
+    expect(cli.out).toMatch(/giving up after 2 retries/);
+  });
+
+  it('rejects an invalid URL with one line', async () => {
+    const cli = track(Cli.start(['--host', 'localhost:8080', '--text', 'Hi.']));
+    expect(await cli.exitCode()).toBe(2);
+    expect(cli.out).toMatch(/invalid URL "localhost:8080"/);
+  });
+
+  it('interactive in a pseudo-terminal: latency line, /pause and /resume state changes, /quit exits 0', async () => {
+    const cli = track(Cli.startTty(['--host', url, '--no-play']));
+    await cli.waitFor(/\[state\] LISTENING/, 'LISTENING');
+    cli.type(LONG_TEXT);
+    await cli.waitFor(/\[utt 1\] first audio after \d+ ms/, 'latency line');
+    let mark = cli.out.length;
+    cli.type('/pause');
+    await cli.waitFor(/\[state\] PAUSED/, 'PAUSED', 20_000, mark);
+    mark = cli.out.length;
+    cli.type('/resume');
+    await cli.waitFor(/\[state\] SPEAKING/, 'SPEAKING after resume', 20_000, mark);
+    cli.type('/quit');
+    expect(await cli.exitCode()).toBe(0);
+  });
+
+  it('--mic-file: real speech streamed during a long reply barges in', async () => {
+    const micPath = join(dir, 'speech.wav');
+    writeFileSync(micPath, encodeWav(concat(speech.speak('Wait, stop, I have a question.'), msToSamples(800)), 16_000));
+    const cli = track(Cli.start(['--host', url, '--no-play', '--text', LONG_TEXT, '--mic-file', micPath]));
+    await cli.waitFor(/\[mic\] streaming/, 'mic streaming');
+    await cli.waitFor(/\[state\] BARGED_IN/, 'BARGED_IN');
+    await cli.waitFor(/\[utt 1\] stopped after/, 'stop policy ends the reply');
+    expect(await cli.exitCode()).toBe(0);
+  });
+});
