@@ -79,6 +79,7 @@ export class SessionRuntime implements SessionHandle {
   private jitterSeen = 0;
 
   constructor(private readonly deps: SessionRuntimeDeps) {
+    this.voice = deps.voice;
     const metrics = deps.metrics;
     this.pacer = new OutputPacer({
       leadMs: deps.leadMs,
@@ -185,12 +186,37 @@ export class SessionRuntime implements SessionHandle {
     for (const j of samples.slice(Math.max(0, samples.length - fresh))) metrics.outputJitter.observe(j);
   }
 
+  /** The session's voice: the configured default until the client asks for another. */
+  private voice: string;
+
+  /**
+   * `session_start` with a voice: the next utterance uses it. The worker session is reopened with
+   * that model at once (so the switch is checked now, not at the next text); an unknown voice
+   * gets an `error` and the session keeps its voice.
+   */
+  private async switchVoice(voice: string): Promise<void> {
+    if (voice === this.voice) return;
+    const previous = this.voice;
+    const old = this.worker;
+    this.voice = voice;
+    this.worker = this.openWorker();
+    try {
+      await this.worker;
+    } catch (err) {
+      this.voice = previous;
+      this.worker = old;
+      this.deps.conn.send(errorMessage('unknown_voice', `voice ${JSON.stringify(voice)} is not available: ${(err as Error).message}`));
+      return;
+    }
+    if (old) void old.then((b) => b.client.endSession(b.sessionId)).catch(() => undefined);
+  }
+
   private async openWorker(): Promise<WorkerBinding> {
     const workers = await this.deps.discovery.list();
-    const info = chooseWorker(workers, { language: this.deps.language, model: this.deps.voice, exclude: this.failed });
+    const info = chooseWorker(workers, { language: this.deps.language, model: this.voice, exclude: this.failed });
     if (!info) throw new Error('no healthy TTS worker is available');
     const client = this.deps.clients(info.addr);
-    const sessionId = await client.startSession(this.deps.voice);
+    const sessionId = await client.startSession(this.voice);
     return { client, sessionId };
   }
 
@@ -256,7 +282,7 @@ export class SessionRuntime implements SessionHandle {
     }
     void this.deps.discovery
       .list()
-      .then((workers) => chooseWorker(workers, { language: this.deps.language, model: this.deps.voice, exclude: this.failed }))
+      .then((workers) => chooseWorker(workers, { language: this.deps.language, model: this.voice, exclude: this.failed }))
       .catch(() => undefined)
       .then((next) => {
         if (!next) {
@@ -285,6 +311,7 @@ export class SessionRuntime implements SessionHandle {
     if (message.type === 'text') this.textAt ??= performance.now();
     if (message.type === 'text') this.actor.send({ type: 'TEXT', text: message.text, isFinal: message.is_final ?? true });
     else if (message.type === 'control') this.actor.send({ type: 'CONTROL', command: message.command });
+    else if (message.type === 'session_start' && message.voice) void this.switchVoice(message.voice);
   }
 
   async onAudio(pcm: Buffer): Promise<void> {

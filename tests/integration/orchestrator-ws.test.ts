@@ -146,6 +146,20 @@ describe('orchestrator over WebSocket, with a real worker and the real voice', (
     }
   });
 
+  it('session_start with an unknown voice gets unknown_voice and the session keeps its voice', async () => {
+    const c = await Client.connect(url);
+    try {
+      await c.next((m) => m.state === 'LISTENING', 'LISTENING');
+      c.send({ type: 'session_start', voice: 'xx_XX-nobody-medium' });
+      const err = await c.next((m) => m.type === 'error', 'unknown_voice error');
+      expect((err as unknown as { code: string }).code).toBe('unknown_voice');
+      c.send({ type: 'text', text: 'Still speaking.', is_final: true });
+      await c.next((m) => m.type === 'done', 'done with the old voice');
+    } finally {
+      c.close();
+    }
+  });
+
   it('bad input gets an error and the session lives on', async () => {
     const c = await Client.connect(url);
     try {

@@ -199,7 +199,7 @@ export const OUTPUT_FRAME_MS = 20;
 export const OUTPUT_FRAME_BYTES = 1920;
 
 /** Codes the server sends: the protocol's own plus server-side failures. */
-export type ServerErrorCode = ProtocolErrorCode | 'internal_error' | 'worker_error' | 'session_id_in_use';
+export type ServerErrorCode = ProtocolErrorCode | 'internal_error' | 'worker_error' | 'session_id_in_use' | 'unknown_voice';
 
 export interface ServerSessionStart {
   type: 'session_start';
