@@ -8,10 +8,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { orchestratorConfigFromEnv, startOrchestrator, type RunningOrchestrator } from '../../orchestrator/server.js';
+import type { RunningOrchestrator } from '../../orchestrator/server.js';
 import { encodeWav } from '../../workers/tts/engine/wav.js';
-import { createLogger } from '../../workers/tts/logger.js';
-import { listVoiceIds, voicepacksDir } from '../../workers/tts/voices/voicepack.js';
+import { voicepacksDir } from '../../workers/tts/voices/voicepack.js';
+import { requireRealVoice, startTestOrchestrator } from '../support/orchestrator-stack.js';
 import { parseCliArgs, validateUrl } from '../../clients/cli/args.js';
 import { readMicWav, WavFormatError } from '../../clients/cli/wav.js';
 import { concat, msToSamples, readWavS16, speechKit, type SpeechKit } from '../fixtures/vad-signals.js';
@@ -123,20 +123,9 @@ describe('CLI client against a real worker + orchestrator', () => {
   const track = (c: Cli): Cli => (children.push(c), c);
 
   beforeAll(async () => {
-    if (!listVoiceIds().includes(VOICE)) throw new Error(`${VOICE} is missing from ${voicepacksDir()}: run \`npm run voices:install-pypi\``);
+    requireRealVoice(VOICE);
     worker = await startTestWorker({ voicepacksDir: voicepacksDir(), defaultModel: VOICE });
-    orch = await startOrchestrator(
-      {
-        ...orchestratorConfigFromEnv({}),
-        host: '127.0.0.1',
-        wsPort: 0,
-        httpPort: 0,
-        voice: VOICE,
-        staticWorkers: [`grpc://${worker.target}`],
-        bargeInPolicy: 'stop',
-      },
-      createLogger('orchestrator-test', 'silent'),
-    );
+    orch = await startTestOrchestrator([`grpc://${worker.target}`], { bargeInPolicy: 'stop' });
     url = `ws://127.0.0.1:${orch.ws.port}`;
     speech = speechKit();
     dir = mkdtempSync(join(tmpdir(), 'cli-test-'));

@@ -1,9 +1,9 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorkerProcess, type WorkerProcess } from '../../bench/worker-process.js';
-import { orchestratorConfigFromEnv, startOrchestrator, type RunningOrchestrator } from '../../orchestrator/server.js';
-import { createLogger } from '../../workers/tts/logger.js';
-import { listVoiceIds, voicepacksDir } from '../../workers/tts/voices/voicepack.js';
+import type { RunningOrchestrator } from '../../orchestrator/server.js';
+import { voicepacksDir } from '../../workers/tts/voices/voicepack.js';
+import { requireRealVoice, startTestOrchestrator } from '../support/orchestrator-stack.js';
 import { startTestWorker, type WorkerHarness } from '../support/worker-harness.js';
 
 const VOICE = 'en_US-joe-medium';
@@ -24,22 +24,11 @@ describe('a worker dies mid-utterance', () => {
   let orch: RunningOrchestrator;
 
   beforeAll(async () => {
-    if (!listVoiceIds().includes(VOICE)) throw new Error(`${VOICE} is missing from ${voicepacksDir()}: run \`npm run voices:install-pypi\``);
+    requireRealVoice(VOICE);
     doomed = await startWorkerProcess(VOICE);
     healthy = await startTestWorker({ voicepacksDir: voicepacksDir(), defaultModel: VOICE });
-    orch = await startOrchestrator(
-      {
-        ...orchestratorConfigFromEnv({}),
-        host: '127.0.0.1',
-        wsPort: 0,
-        httpPort: 0,
-        voice: VOICE,
-        // The first listed worker takes the session; the second is the healthy spare.
-        staticWorkers: [`grpc://127.0.0.1:${doomed.port}`, `grpc://${healthy.target}`],
-        inspection: false,
-      },
-      createLogger('orchestrator-test', 'silent'),
-    );
+    // The first listed worker takes the session; the second is the healthy spare.
+    orch = await startTestOrchestrator([`grpc://127.0.0.1:${doomed.port}`, `grpc://${healthy.target}`], { inspection: false });
   }, 120_000);
 
   afterAll(async () => {

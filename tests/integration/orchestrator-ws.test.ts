@@ -1,8 +1,8 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { orchestratorConfigFromEnv, startOrchestrator, type RunningOrchestrator } from '../../orchestrator/server.js';
-import { createLogger } from '../../workers/tts/logger.js';
-import { listVoiceIds, voicepacksDir } from '../../workers/tts/voices/voicepack.js';
+import type { RunningOrchestrator } from '../../orchestrator/server.js';
+import { voicepacksDir } from '../../workers/tts/voices/voicepack.js';
+import { requireRealVoice, startTestOrchestrator } from '../support/orchestrator-stack.js';
 import { concat, msToSamples, speechKit, toBytes, type SpeechKit } from '../fixtures/vad-signals.js';
 import { startTestWorker, type WorkerHarness } from '../support/worker-harness.js';
 
@@ -64,20 +64,9 @@ describe('orchestrator over WebSocket, with a real worker and the real voice', (
   let url: string;
 
   beforeAll(async () => {
-    if (!listVoiceIds().includes(VOICE)) throw new Error(`${VOICE} is missing from ${voicepacksDir()}: run \`npm run voices:install-pypi\``);
+    requireRealVoice(VOICE);
     worker = await startTestWorker({ voicepacksDir: voicepacksDir(), defaultModel: VOICE });
-    orch = await startOrchestrator(
-      {
-        ...orchestratorConfigFromEnv({}),
-        host: '127.0.0.1',
-        wsPort: 0,
-        httpPort: 0,
-        voice: VOICE,
-        staticWorkers: [`grpc://${worker.target}`],
-        bargeInPolicy: 'stop',
-      },
-      createLogger('orchestrator-test', 'silent'),
-    );
+    orch = await startTestOrchestrator([`grpc://${worker.target}`], { bargeInPolicy: 'stop' });
     url = `ws://127.0.0.1:${orch.ws.port}`;
     speech = speechKit();
   }, 120_000);
