@@ -6,7 +6,7 @@ import type { WorkerClient } from '../actors/synthesis/worker-client.js';
 import { Command } from '../actors/synthesis/worker-client.js';
 import type { StreamingVad } from '../actors/vad/detector.js';
 import { clientStateOf, createSessionMachine, type ClientState, type SessionInput, type SessionMachine } from '../machines/session-machine.js';
-import { doneMessage, errorMessage, stateMessage, vadMessage } from '../transports/websocket/protocol.js';
+import { doneMessage, errorMessage, stateMessage, vadMessage, voicesMessage, type VoiceInfo } from '../transports/websocket/protocol.js';
 import type { ClientConnection, SessionHandle } from '../transports/websocket/server.js';
 import type { ClientMessage } from '../transports/websocket/protocol.js';
 import type { AudioFrame, TextChunk } from '../workers/tts/grpc/generated/tts.js';
@@ -312,6 +312,28 @@ export class SessionRuntime implements SessionHandle {
     if (message.type === 'text') this.actor.send({ type: 'TEXT', text: message.text, isFinal: message.is_final ?? true });
     else if (message.type === 'control') this.actor.send({ type: 'CONTROL', command: message.command });
     else if (message.type === 'session_start' && message.voice) void this.switchVoice(message.voice);
+    else if (message.type === 'voices') void this.sendVoices();
+    else if (message.type === 'session_end') this.deps.conn.close('client_ended');
+  }
+
+  /** Every voice some known worker offers (ListModels on each), for `/voice` in the clients. */
+  private async sendVoices(): Promise<void> {
+    const workers = await this.deps.discovery.list().catch(() => []);
+    const byId = new Map<string, VoiceInfo>();
+    const results = await Promise.allSettled(workers.map((w) => this.deps.clients(w.addr).listModels()));
+    for (const r of results) {
+      if (r.status !== 'fulfilled') continue;
+      for (const m of r.value) {
+        const known = byId.get(m.modelId);
+        byId.set(m.modelId, { id: m.modelId, language: m.language, loaded: (known?.loaded ?? false) || m.loaded });
+      }
+    }
+    if (byId.size === 0 && results.length > 0) {
+      this.deps.conn.send(errorMessage('worker_error', 'no TTS worker answered the voice listing'));
+      return;
+    }
+    const voices = [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+    this.deps.conn.send(voicesMessage(this.voice, voices));
   }
 
   async onAudio(pcm: Buffer): Promise<void> {

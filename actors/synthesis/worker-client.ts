@@ -4,6 +4,7 @@ import {
   TTSServiceClient,
   type AudioFrame,
   type ControlResponse,
+  type ModelInfo,
   type SynthesisOptions,
   type TextChunk,
 } from '../../workers/tts/grpc/generated/tts.js';
@@ -40,6 +41,11 @@ export class WorkerClient {
 
   control(sessionId: string, command: Command): Promise<ControlResponse> {
     return this.unary(this.client.control, { sessionId, command });
+  }
+
+  async listModels(): Promise<ModelInfo[]> {
+    const res = await this.unary<object, { models: ModelInfo[] }>(this.client.listModels, {});
+    return res.models;
   }
 
   /** Opens a Synthesize stream for one utterance; the caller reads frames from it. */

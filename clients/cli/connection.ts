@@ -98,8 +98,15 @@ export class Connection {
         clearTimeout(grace);
         resolve();
       });
-      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
-      else ws.close(1000, 'client quit');
+      if (ws.readyState === WebSocket.CONNECTING) {
+        ws.terminate();
+        return;
+      }
+      // Ask the server to end the session (it answers session_end and closes); a server without
+      // that message answers unknown_type, so close from this side after a short wait anyway.
+      ws.send(JSON.stringify({ type: 'session_end' }));
+      const fallback = setTimeout(() => ws.close(1000, 'client quit'), 400);
+      ws.once('close', () => clearTimeout(fallback));
     });
   }
 

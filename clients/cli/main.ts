@@ -137,6 +137,13 @@ function handleMessage(m: ServerMessage): void {
       return;
     case 'vad':
       return;
+    case 'voices':
+      ui.line(
+        m.voices.length === 0
+          ? '[voice] no voices offered by the workers'
+          : `[voice] ${m.voices.map((v) => `${v.id === m.current ? '*' : ' '}${v.id} (${v.language}${v.loaded ? ', loaded' : ''})`).join('\n        ')}\n        /voice <id> switches`,
+      );
+      return;
     default:
       tracker.message(m);
   }
@@ -166,8 +173,9 @@ function handleLine(raw: string, rl: Interface | undefined): void {
         return;
       case '/voice': {
         const id = rest.join(' ');
-        if (!id) ui.line('[voice] listing voices is not supported by the server yet; use /voice <id>');
-        else if (conn.send({ type: 'session_start', voice: id })) ui.line(`[voice] asked for ${id}`);
+        if (!id) {
+          if (!conn.send({ type: 'voices' })) ui.line('[not connected]');
+        } else if (conn.send({ type: 'session_start', voice: id })) ui.line(`[voice] asked for ${id}`);
         else ui.line('[not connected]');
         return;
       }

@@ -182,8 +182,9 @@ describe('CLI client against a real worker + orchestrator', () => {
     expect(cli.out).toMatch(/invalid URL "localhost:8080"/);
   });
 
-  it('interactive in a pseudo-terminal: latency line, /pause and /resume state changes, /quit exits 0', async () => {
-    const cli = track(Cli.startTty(['--host', url, '--no-play']));
+  it('interactive in a pseudo-terminal: latency line, /pause /resume /stop, a line typed while speaking is queued, --out, /quit exits 0', async () => {
+    const out = join(dir, 'interactive.wav');
+    const cli = track(Cli.startTty(['--host', url, '--no-play', '--out', out]));
     await cli.waitFor(/\[state\] LISTENING/, 'LISTENING');
     cli.type(LONG_TEXT);
     await cli.waitFor(/\[utt 1\] first audio after \d+ ms/, 'latency line');
@@ -193,7 +194,31 @@ describe('CLI client against a real worker + orchestrator', () => {
     mark = cli.out.length;
     cli.type('/resume');
     await cli.waitFor(/\[state\] SPEAKING/, 'SPEAKING after resume', 20_000, mark);
+    mark = cli.out.length;
+    cli.type('/stop');
+    await cli.waitFor(/\[utt 1\] stopped after \d/, 'stop ends the reply', 20_000, mark);
+    await cli.waitFor(/\[state\] LISTENING/, 'LISTENING after stop', 20_000, mark);
+    cli.type('First short reply.');
+    await cli.waitFor(/\[utt 2\] first audio after \d+ ms/, 'second reply speaking');
+    cli.type('Second, queued behind it.'); // typed while utt 2 speaks
+    await cli.waitFor(/\[utt 2\] done: /, 'utt 2 done');
+    await cli.waitFor(/\[utt 3\] first audio after \d+ ms \("Second, queued/, 'the queued line is spoken next');
+    await cli.waitFor(/\[utt 3\] done: /, 'utt 3 done');
     cli.type('/quit');
+    expect(await cli.exitCode()).toBe(0);
+    const wav = wavInfo(out);
+    expect(wav.rate).toBe(48_000);
+    expect(wav.seconds).toBeGreaterThan(1);
+    expect(wav.peak).toBeGreaterThan(1000);
+  });
+
+  it('interactive: /voice lists the voices; Ctrl+C ends the session with session_end and exits 0', async () => {
+    const cli = track(Cli.startTty(['--host', url, '--no-play']));
+    await cli.waitFor(/\[state\] LISTENING/, 'LISTENING');
+    cli.type('/voice');
+    await cli.waitFor(new RegExp(`\\*${VOICE} \\(en_US, loaded\\)`), 'voice list with the current voice marked');
+    cli.proc.stdin?.write('\x03'); // Ctrl+C through the pty
+    await cli.waitFor(/\[session\] ended: client_ended/, 'the server confirms session_end');
     expect(await cli.exitCode()).toBe(0);
   });
 

@@ -149,6 +149,25 @@ describe('orchestrator over WebSocket, with a real worker and the real voice', (
     }
   });
 
+  it('voices lists what the workers offer (the current voice marked); session_end ends the session', async () => {
+    const c = await Client.connect(url);
+    try {
+      await c.next((m) => m.state === 'LISTENING', 'LISTENING');
+      c.send({ type: 'voices' });
+      const list = (await c.next((m) => m.type === 'voices', 'voices')) as unknown as { current: string; voices: { id: string; language: string; loaded: boolean }[] };
+      expect(list.current).toBe(VOICE);
+      expect(list.voices).toContainEqual({ id: VOICE, language: 'en_US', loaded: true });
+      const closed = new Promise<number>((resolve) => c.ws.once('close', (code) => resolve(code)));
+      c.send({ type: 'session_end' });
+      const end = (await c.next((m) => m.type === 'session_end', 'session_end')) as unknown as { reason: string };
+      expect(end.reason).toBe('client_ended');
+      await closed;
+      expect(c.states().at(-1)).toBe('LISTENING');
+    } finally {
+      c.close();
+    }
+  });
+
   it('bad input gets an error and the session lives on', async () => {
     const c = await Client.connect(url);
     try {

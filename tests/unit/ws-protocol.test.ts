@@ -94,8 +94,13 @@ describe('parseClientMessage: errors', () => {
   it('unknown_type names the type and the known ones', () => {
     expect(errorOf(json({ type: 'dance' }))).toEqual({
       code: 'unknown_type',
-      message: 'unknown message type "dance"; expected one of session_start, text, control',
+      message: 'unknown message type "dance"; expected one of session_start, text, control, voices, session_end',
     });
+  });
+
+  it('voices and session_end requests (extensions) parse; extra fields are stripped', () => {
+    expect(json({ type: 'voices', extra: 1 })).toEqual({ kind: 'message', message: { type: 'voices' } });
+    expect(json({ type: 'session_end' })).toEqual({ kind: 'message', message: { type: 'session_end' } });
   });
 
   it('text_too_long above the configured character limit', () => {

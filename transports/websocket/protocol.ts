@@ -48,7 +48,7 @@ export const AUDIO_FORMATS = ['json', 'binary'] as const;
 export type AudioFormat = (typeof AUDIO_FORMATS)[number];
 export const CONTROL_COMMANDS = ['PAUSE', 'RESUME', 'STOP'] as const;
 export type ClientControlCommand = (typeof CONTROL_COMMANDS)[number];
-export const CLIENT_MESSAGE_TYPES = ['session_start', 'text', 'control'] as const;
+export const CLIENT_MESSAGE_TYPES = ['session_start', 'text', 'control', 'voices', 'session_end'] as const;
 export type ClientMessageType = (typeof CLIENT_MESSAGE_TYPES)[number];
 
 /** Session ids are echoed in logs and URLs: 1–128 chars of `[A-Za-z0-9._:-]`. */
@@ -66,6 +66,12 @@ export const controlSchema = z.object({
   command: z.enum(CONTROL_COMMANDS),
 });
 
+/** Extension (SPEC §5 is silent): asks for the voices the session may switch to. */
+export const voicesRequestSchema = z.object({ type: z.literal('voices') });
+
+/** Extension: the client ends its session; the server answers `session_end` and closes. */
+export const sessionEndRequestSchema = z.object({ type: z.literal('session_end') });
+
 /** The `text` schema for a given character limit. */
 export function textSchema(maxTextChars: number) {
   return z.object({
@@ -78,7 +84,9 @@ export function textSchema(maxTextChars: number) {
 export type SessionStartMessage = z.infer<typeof sessionStartSchema>;
 export type ControlMessage = z.infer<typeof controlSchema>;
 export type TextMessage = z.infer<ReturnType<typeof textSchema>>;
-export type ClientMessage = SessionStartMessage | TextMessage | ControlMessage;
+export type VoicesRequestMessage = z.infer<typeof voicesRequestSchema>;
+export type SessionEndRequestMessage = z.infer<typeof sessionEndRequestSchema>;
+export type ClientMessage = SessionStartMessage | TextMessage | ControlMessage | VoicesRequestMessage | SessionEndRequestMessage;
 
 export const PROTOCOL_ERROR_CODES = [
   'invalid_json',
@@ -162,6 +170,10 @@ export function parseClientMessage(
       return fromSafeParse(sessionStartSchema.safeParse(value));
     case 'control':
       return fromSafeParse(controlSchema.safeParse(value));
+    case 'voices':
+      return fromSafeParse(voicesRequestSchema.safeParse(value));
+    case 'session_end':
+      return fromSafeParse(sessionEndRequestSchema.safeParse(value));
     case 'text': {
       const result = cachedTextSchema(lim.maxTextChars).safeParse(value);
       if (!result.success) {
@@ -235,7 +247,28 @@ export interface ServerSessionEnd {
   session_id: string;
   reason: string;
 }
-export type ServerMessage = ServerSessionStart | ServerAudio | ServerState | ServerVad | ServerDone | ServerError | ServerSessionEnd;
+/** One voice a session may switch to (`session_start` with `voice`). */
+export interface VoiceInfo {
+  id: string;
+  language: string;
+  /** Resident on some worker: switching to it pays no model load. */
+  loaded: boolean;
+}
+export interface ServerVoices {
+  type: 'voices';
+  /** The session's voice now. */
+  current: string;
+  voices: VoiceInfo[];
+}
+export type ServerMessage =
+  | ServerSessionStart
+  | ServerAudio
+  | ServerState
+  | ServerVad
+  | ServerDone
+  | ServerError
+  | ServerSessionEnd
+  | ServerVoices;
 
 export interface OutputFrame {
   pcm: Buffer;
@@ -275,6 +308,8 @@ export const sessionEndMessage = (sessionId: string, reason: string): ServerSess
   session_id: sessionId,
   reason,
 });
+
+export const voicesMessage = (current: string, voices: VoiceInfo[]): ServerVoices => ({ type: 'voices', current, voices });
 
 export const serializeServerMessage = (message: ServerMessage): string => JSON.stringify(message);
 
