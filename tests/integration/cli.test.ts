@@ -176,6 +176,29 @@ describe('CLI client against a real worker + orchestrator', () => {
     expect(cli.out).toMatch(/giving up after 2 retries/);
   });
 
+  it('orchestrator restart: the CLI says the connection was lost, reconnects with backoff, and speaks again', async () => {
+    // A second orchestrator this test may stop and start again on the same port.
+    let own = await startTestOrchestrator([`grpc://${worker.target}`]);
+    const port = own.ws.port;
+    try {
+      const cli = track(Cli.startTty(['--host', `ws://127.0.0.1:${port}`, '--no-play']));
+      await cli.waitFor(/\[state\] LISTENING/, 'LISTENING');
+      let mark = cli.out.length;
+      await own.shutdown();
+      await cli.waitFor(/\[connection\] lost/, 'connection lost', 20_000, mark);
+      await cli.waitFor(/reconnecting in \d+\.\d s/, 'backoff announced', 20_000, mark);
+      own = await startTestOrchestrator([`grpc://${worker.target}`], { wsPort: port });
+      await cli.waitFor(/\[connection\] connected to/, 'reconnected', 30_000, mark);
+      mark = cli.out.length;
+      cli.type('Back again.');
+      await cli.waitFor(/\[utt \d\] done: /, 'speaks after reconnecting', 30_000, mark);
+      cli.type('/quit');
+      expect(await cli.exitCode()).toBe(0);
+    } finally {
+      await own.shutdown();
+    }
+  });
+
   it('rejects an invalid URL with one line', async () => {
     const cli = track(Cli.start(['--host', 'localhost:8080', '--text', 'Hi.']));
     expect(await cli.exitCode()).toBe(2);
