@@ -5,11 +5,12 @@ import { BENCH_SENTENCES } from '../sentences.js';
 import { round, summary } from '../stats.js';
 
 const VARIANTS: { name: string; tuning: InferenceTuning }[] = [
-  { name: 'threads1-all-arena', tuning: { intraOpThreads: 1, graphOptimization: 'all', memoryArena: true, spinning: false } },
-  { name: 'threads2-all-arena', tuning: { intraOpThreads: 2, graphOptimization: 'all', memoryArena: true, spinning: false } },
-  { name: 'threads2-all-arena-spin', tuning: { intraOpThreads: 2, graphOptimization: 'all', memoryArena: true, spinning: true } },
-  { name: 'threads2-basic-arena', tuning: { intraOpThreads: 2, graphOptimization: 'basic', memoryArena: true, spinning: false } },
-  { name: 'threads2-all-noarena', tuning: { intraOpThreads: 2, graphOptimization: 'all', memoryArena: false, spinning: false } },
+  { name: 'threads1-all-arena', tuning: { intraOpThreads: 1, graphOptimization: 'all', memoryArena: true, memoryPattern: false, spinning: false } },
+  { name: 'threads2-all-arena', tuning: { intraOpThreads: 2, graphOptimization: 'all', memoryArena: true, memoryPattern: false, spinning: false } },
+  { name: 'threads2-all-arena-spin', tuning: { intraOpThreads: 2, graphOptimization: 'all', memoryArena: true, memoryPattern: false, spinning: true } },
+  { name: 'threads2-basic-arena', tuning: { intraOpThreads: 2, graphOptimization: 'basic', memoryArena: true, memoryPattern: false, spinning: false } },
+  { name: 'threads2-all-arena-mempattern', tuning: { intraOpThreads: 2, graphOptimization: 'all', memoryArena: true, memoryPattern: true, spinning: false } },
+  { name: 'threads2-all-noarena', tuning: { intraOpThreads: 2, graphOptimization: 'all', memoryArena: false, memoryPattern: false, spinning: false } },
 ];
 
 /** Session options compared on the same sentences in one run: short-chunk latency and RTF. */
