@@ -21,6 +21,8 @@ export async function freePort(): Promise<number> {
 export interface WorkerProcess {
   child: ChildProcess;
   client: TTSServiceClient;
+  /** A second connection for Control, as the orchestrator's WorkerClient keeps one. */
+  controlClient: TTSServiceClient;
   port: number;
   /** Peak resident set size of the worker process (VmHWM), in MB. */
   peakRssMb(): number;
@@ -42,9 +44,14 @@ export async function startWorkerProcess(model: string, env: Record<string, stri
     client.waitForReady(Date.now() + 60_000, (err) => (err ? reject(err) : resolve())),
   );
   await Promise.race([ready, exited]);
+  const controlClient = new TTSServiceClient(`127.0.0.1:${port}`, credentials.createInsecure(), {
+    'grpc.enable_http_proxy': 0,
+    'grpc.use_local_subchannel_pool': 1,
+  });
   return {
     child,
     client,
+    controlClient,
     port,
     peakRssMb: () => {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
@@ -53,6 +60,7 @@ export async function startWorkerProcess(model: string, env: Record<string, stri
     },
     stop: async () => {
       client.close();
+      controlClient.close();
       const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGTERM');
       await gone;

@@ -63,12 +63,14 @@ export async function workerSuite(opts: { trials: number; voice?: string }): Pro
   const voice = pickRealVoice(opts.voice);
   const worker = await startWorkerProcess(voice.id);
   try {
-    const { client } = worker;
+    const { client, controlClient } = worker;
     const session = await startSession(client);
     await synthesize(client, session, 'Warm up the connection.');
 
     const fal: number[] = [];
     const ack: number[] = [];
+    /** The same PAUSE over the audio's own connection (every other trial), for comparison. */
+    const ackShared: number[] = [];
     const pauseToLast: number[] = [];
     let framesAfterPause = 0;
     let computeRtf = 0;
@@ -82,13 +84,15 @@ export async function workerSuite(opts: { trials: number; voice?: string }): Pro
         if (r.frame.sequence === 1) fal.push(r.at - t0);
         if (r.frame.sequence === 3 && pausedAt === undefined) {
           pausedAt = performance.now();
-          void control(client, session, Command.PAUSE).then(async (res) => {
+          const shared = i % 2 === 1;
+          const via = shared ? client : controlClient;
+          void control(via, session, Command.PAUSE).then(async (res) => {
             ackAt = performance.now();
             ackRes = res;
-            ack.push(ackAt - (pausedAt as number));
+            (shared ? ackShared : ack).push(ackAt - (pausedAt as number));
             // Three more round trips while paused: any frame sent after the ack would show up.
             for (let k = 0; k < 3; k += 1) await unary(client.getCapabilities.bind(client), {});
-            await control(client, session, Command.RESUME);
+            await control(via, session, Command.RESUME);
           });
         }
       });
@@ -134,6 +138,7 @@ export async function workerSuite(opts: { trials: number; voice?: string }): Pro
       trials: opts.trials,
       fal_ms: summary(fal),
       control_ack_ms: summary(ack),
+      control_ack_shared_connection_ms: summary(ackShared),
       pause_to_last_frame_ms: summary(pauseToLast),
       frames_after_pause: framesAfterPause,
       rtf: round(computeRtf / opts.trials, 4),
