@@ -57,6 +57,25 @@ describe('SynthesisStream', () => {
     expect(calls()).toBe(0);
   });
 
+  it('does not hold back the last frame of a chunk while a later chunk is synthesized', async () => {
+    const second = deferred<Float32Array>();
+    const { model } = scriptedModel((call, ids) => (call === 1 ? Promise.resolve(tone(ids)) : second.promise));
+    const got: AudioFrame[] = [];
+    const done = (async () => {
+      for await (const f of new SynthesisStream(model, [CHUNK, CHUNK])) got.push(f);
+    })();
+    await settle();
+    // Everything framed from chunk 1 is out (the resampler keeps a few samples of lookahead, so
+    // one frame's worth completes only with chunk 2), and none of it claims to be final.
+    expect(got).toHaveLength(FRAMES_PER_CHUNK - 1);
+    expect(got.some((f) => f.final)).toBe(false);
+    second.resolve(tone(CHUNK.ids));
+    await done;
+    expect(got).toHaveLength(2 * FRAMES_PER_CHUNK);
+    expect(got.filter((f) => f.final)).toHaveLength(1);
+    expect(got.at(-1)?.final).toBe(true);
+  });
+
   it('stops synthesizing ahead once maxBufferedFrames are queued, and catches up as they are taken', async () => {
     const { model, calls } = instant();
     const stream = new SynthesisStream(model, [CHUNK, CHUNK, CHUNK, CHUNK], { maxBufferedFrames: 4 });

@@ -47,6 +47,13 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
   /** End of the text whose audio has all been queued (a finished sentence). */
   private textDone = 0;
   private producing = true;
+  /**
+   * Audio after the frames now queued is certain (a later chunk is being or will be
+   * synthesized). Frames held back for the final flag
+   * are then released at once: holding the last frame of every chunk until the next chunk is
+   * ready would take 20 ms off the listener's slack at each chunk boundary.
+   */
+  private moreChunks = true;
   private failure: unknown;
   private pausedFlag = false;
   private stoppedFlag = false;
@@ -129,7 +136,7 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
     const framer = new Framer();
     let gain: number | undefined;
     try {
-      for (const chunk of this.chunks) {
+      for (const [index, chunk] of this.chunks.entries()) {
         if (this.stoppedFlag) break;
         while (this.queue.length > this.maxBuffered && !this.stoppedFlag) {
           await new Promise<void>((r) => (this.producerWaiter = r));
@@ -140,6 +147,9 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
         this.stats.audioMs += (audio.length / this.model.sampleRate) * 1000;
         this.stats.chunks += 1;
         if (this.stoppedFlag) break;
+        // Set only now: while the last chunk is synthesized, the previous one's frames still
+        // have audio after them.
+        this.moreChunks = index < this.chunks.length - 1;
         if (this.options.loudnessTarget !== undefined && gain === undefined) {
           gain = gainToTarget(integratedLoudness(resampler.preview(audio)), this.options.loudnessTarget);
         }
@@ -169,7 +179,7 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
     for (;;) {
       if (this.stoppedFlag) return;
       // The final flag needs to know no frame follows, so the last frame waits for the producer.
-      const ready = !this.pausedFlag && (this.queue.length > 1 || (this.queue.length === 1 && !this.producing));
+      const ready = !this.pausedFlag && (this.queue.length > 1 || (this.queue.length === 1 && (!this.producing || this.moreChunks)));
       if (!ready) {
         if (!this.producing && this.queue.length === 0) {
           if (this.failure) throw this.failure;
