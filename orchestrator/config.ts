@@ -4,11 +4,39 @@ import { z } from 'zod';
 import { bool, got, int, nonEmpty, port } from '../configs/fields.js';
 import { loadYamlConfig } from '../configs/load.js';
 import { BARGE_IN_POLICIES } from '../machines/session-machine.js';
+import { liveKitSettingsProblems } from '../transports/livekit/settings.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const DEFAULT_ORCHESTRATOR_CONFIG_PATH = join(repoRoot, 'configs', 'orchestrator.yaml');
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** `${VAR:-}` yields "" and an empty YAML value null: both mean "not set". */
+const optionalText = () =>
+  z
+    .string({ error: (iss) => `expected a string, got ${got(iss.input)}` })
+    .nullable()
+    .default('')
+    .transform((v) => (v ?? '').trim());
+
+/** LiveKit (SPEC §2): off while `url` is empty, the embedded default. */
+const livekitSchema = z
+  .strictObject({
+    url: optionalText(),
+    public_url: optionalText(),
+    api_key: optionalText(),
+    api_secret: optionalText(),
+    dev_mode: bool().default(false),
+    agent_identity: nonEmpty()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must be 1-64 characters of A-Z a-z 0-9 _ -' })
+      .default('agent'),
+    idle_timeout_ms: int().pipe(z.number().positive({ error: 'must be greater than 0' })).default(30_000),
+  })
+  .prefault({})
+  .superRefine((v, ctx) => {
+    const problems = liveKitSettingsProblems({ url: v.url, publicUrl: v.public_url, apiKey: v.api_key, apiSecret: v.api_secret, devMode: v.dev_mode });
+    for (const p of problems) ctx.addIssue({ code: 'custom', path: [p.key], message: p.message });
+  });
 
 const schema = z.strictObject({
   host: nonEmpty().default('0.0.0.0'),
@@ -34,6 +62,7 @@ const schema = z.strictObject({
     .prefault({}),
   pacer: z.strictObject({ lead_ms: int().pipe(z.number().min(0).max(1000)).default(60) }).prefault({}),
   inspection: z.strictObject({ enabled: bool().default(true), sky: bool().default(false) }).prefault({}),
+  livekit: livekitSchema,
   log_level: z.enum(LOG_LEVELS).default('info'),
 });
 
@@ -46,6 +75,11 @@ const ENV_OVERRIDES: Record<string, readonly string[]> = {
   DEFAULT_MODEL: ['voice'],
   BARGE_IN_POLICY: ['barge_in', 'policy'],
   LOG_LEVEL: ['log_level'],
+  LIVEKIT_URL: ['livekit', 'url'],
+  LIVEKIT_PUBLIC_URL: ['livekit', 'public_url'],
+  LIVEKIT_API_KEY: ['livekit', 'api_key'],
+  LIVEKIT_API_SECRET: ['livekit', 'api_secret'],
+  LIVEKIT_DEV: ['livekit', 'dev_mode'],
 };
 
 /** `configs/orchestrator.yaml` (or `ORCHESTRATOR_CONFIG`) with the environment applied and validated. */

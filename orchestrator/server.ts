@@ -10,6 +10,12 @@ import { createOrchestratorMetrics, metricsPlugin, type OrchestratorMetrics } fr
 import { attachInspectionHub, createSessionInspector, INSPECT_PATH, type SessionInspector } from './inspection.js';
 import { loadOrchestratorConfig } from './config.js';
 import { SessionRuntime } from './session-runtime.js';
+import type { ClientConnection, SessionHandle, TransportKind } from '../transports/session-transport.js';
+import { LiveKitAgents } from '../transports/livekit/agents.js';
+import type { LiveKitSessionHandle } from '../transports/livekit/agent-room.js';
+import { assertLiveKitSettings, type LiveKitSettings } from '../transports/livekit/settings.js';
+import { liveKitTokenRoute } from '../transports/livekit/token-route.js';
+import { clientConfigRoute } from './client-config.js';
 
 export interface OrchestratorConfig {
   host: string;
@@ -28,6 +34,8 @@ export interface OrchestratorConfig {
   inspection: boolean;
   /** Also publish to the Stately Sky inspector (INSPECT_SKY=1; needs internet). */
   inspectSky: boolean;
+  /** WebRTC via LiveKit; null or absent: off (browsers use the WebSocket transport). */
+  livekit?: LiveKitSettings | null;
 }
 
 /** The orchestrator's settings: `configs/orchestrator.yaml` (or ORCHESTRATOR_CONFIG) and the environment. */
@@ -48,14 +56,36 @@ export function orchestratorConfigFromEnv(env: NodeJS.ProcessEnv = process.env, 
     logLevel: c.log_level,
     inspection: c.inspection.enabled,
     inspectSky: c.inspection.sky,
+    livekit: c.livekit.url
+      ? {
+          url: c.livekit.url,
+          publicUrl: c.livekit.public_url || c.livekit.url,
+          apiKey: c.livekit.api_key,
+          apiSecret: c.livekit.api_secret,
+          devMode: c.livekit.dev_mode,
+          agentIdentity: c.livekit.agent_identity,
+          idleTimeoutMs: c.livekit.idle_timeout_ms,
+        }
+      : null,
   };
+}
+
+export interface SessionEntry {
+  runtime: SessionRuntime;
+  since: number;
+  transport: TransportKind;
+  /** LiveKit sessions: the room and the user's identity. */
+  room?: string;
+  identity?: string;
 }
 
 export interface RunningOrchestrator {
   ws: WsServer;
   http: FastifyInstance;
-  sessions: Map<string, { runtime: SessionRuntime; since: number }>;
+  sessions: Map<string, SessionEntry>;
   metrics: OrchestratorMetrics;
+  /** The LiveKit agents, when LiveKit is configured. */
+  livekit: LiveKitAgents | undefined;
   shutdown(): Promise<void>;
 }
 
@@ -82,40 +112,52 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
     }
     return c;
   };
-  const sessions = new Map<string, { runtime: SessionRuntime; since: number }>();
+  if (config.livekit) assertLiveKitSettings(config.livekit);
+  const sessions = new Map<string, SessionEntry>();
   let inspector: SessionInspector | undefined;
   const metrics = createOrchestratorMetrics();
+  /** One session runtime, whatever the transport: the same machine, pacer, VAD and synthesis. */
+  const createSession = (conn: ClientConnection, transport: TransportKind, where: { room?: string; identity?: string } = {}): LiveKitSessionHandle => {
+    const runtime = new SessionRuntime({
+      conn,
+      discovery,
+      clients: clientFor,
+      voice: config.voice,
+      language: config.language,
+      machineInput: { bargeInPolicy: config.bargeInPolicy, shortInterjectionMs: config.shortInterjectionMs, maxBargeInMs: config.maxBargeInMs },
+      createVad: () => StreamingVad.create(),
+      leadMs: config.leadMs,
+      log: logger.child({ session: conn.sessionId, transport, ...where }),
+      ...(inspector && { inspect: inspector.inspect }),
+      metrics,
+    });
+    const id = conn.sessionId;
+    sessions.set(id, { runtime, since: Date.now(), transport, ...where });
+    metrics.activeSessions.inc();
+    const handle: SessionHandle & LiveKitSessionHandle = {
+      onMessage: (m) => runtime.onMessage(m),
+      onAudio: (pcm) => runtime.onAudio(pcm),
+      onClose: () => {
+        runtime.onClose();
+        sessions.delete(id);
+        metrics.activeSessions.dec();
+      },
+      clientState: () => clientStateOf(runtime.actor.getSnapshot().value),
+    };
+    return handle;
+  };
   const ws = await startWsServer({
     host: config.host,
     port: config.wsPort,
-    sessionFactory: (conn) => {
-      const runtime = new SessionRuntime({
-        conn,
-        discovery,
-        clients: clientFor,
-        voice: config.voice,
-        language: config.language,
-        machineInput: { bargeInPolicy: config.bargeInPolicy, shortInterjectionMs: config.shortInterjectionMs, maxBargeInMs: config.maxBargeInMs },
-        createVad: () => StreamingVad.create(),
-        leadMs: config.leadMs,
-        log: logger.child({ session: conn.sessionId }),
-        ...(inspector && { inspect: inspector.inspect }),
-        metrics,
-      });
-      const id = conn.sessionId;
-      sessions.set(id, { runtime, since: Date.now() });
-      metrics.activeSessions.inc();
-      return {
-        onMessage: (m) => runtime.onMessage(m),
-        onAudio: (pcm) => runtime.onAudio(pcm),
-        onClose: () => {
-          runtime.onClose();
-          sessions.delete(id);
-          metrics.activeSessions.dec();
-        },
-      };
-    },
+    sessionFactory: (conn) => createSession(conn, 'websocket'),
   });
+  const livekit = config.livekit
+    ? new LiveKitAgents({
+        settings: config.livekit,
+        sessionFactory: (conn) => createSession(conn, 'livekit', { room: conn.room, identity: conn.identity }),
+        log: logger.child({ transport: 'livekit' }),
+      })
+    : undefined;
 
   const http = Fastify({ logger: false });
   http.get('/health', async () => ({ status: 'ok', sessions: sessions.size }));
@@ -125,9 +167,24 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
     return { ready: true, workers: workers.map((w) => w.addr) };
   });
   http.get('/sessions', async () =>
-    [...sessions.entries()].map(([id, s]) => ({ id, state: clientStateOf(s.runtime.actor.getSnapshot().value), since: new Date(s.since).toISOString() })),
+    [...sessions.entries()].map(([id, s]) => ({
+      id,
+      state: clientStateOf(s.runtime.actor.getSnapshot().value),
+      since: new Date(s.since).toISOString(),
+      transport: s.transport,
+      ...(s.room !== undefined && { room: s.room, identity: s.identity }),
+    })),
   );
   await http.register(metricsPlugin, { metrics });
+  await http.register(clientConfigRoute, { livekitUrl: config.livekit?.publicUrl ?? null, wsPort: () => ws.port });
+  await http.register(liveKitTokenRoute, {
+    livekit: config.livekit ? { publicUrl: config.livekit.publicUrl, keys: { apiKey: config.livekit.apiKey, apiSecret: config.livekit.apiSecret } } : null,
+    ensureAgent: async (room, identity) => {
+      if (!livekit) throw new Error('LiveKit is not configured');
+      await livekit.ensure(room, identity);
+    },
+    log: logger,
+  });
   await http.listen({ host: config.host, port: config.httpPort });
   const httpPort = (http.server.address() as { port: number }).port;
   const hub = config.inspection ? attachInspectionHub(http.server) : undefined;
@@ -135,15 +192,17 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
   logger.info(
     { ws: `ws://localhost:${ws.port}`, http: `http://localhost:${httpPort}` },
     `Orchestrator ready: WebSocket ws://localhost:${ws.port}, HTTP http://localhost:${httpPort}/health` +
-      (hub ? `, live inspection ws://localhost:${httpPort}${INSPECT_PATH}` : ''),
+      (hub ? `, live inspection ws://localhost:${httpPort}${INSPECT_PATH}` : '') +
+      (config.livekit ? `, LiveKit ${config.livekit.url} (browsers: ${config.livekit.publicUrl})` : ''),
   );
   return {
     ws,
     http,
     sessions,
     metrics,
+    livekit,
     shutdown: async () => {
-      await ws.close('server shutting down');
+      await Promise.all([ws.close('server shutting down'), livekit?.close('server_shutdown')]);
       inspector?.stop();
       hub?.close();
       await http.close();

@@ -7,7 +7,7 @@ import { Command } from '../actors/synthesis/worker-client.js';
 import type { StreamingVad } from '../actors/vad/detector.js';
 import { clientStateOf, createSessionMachine, type ClientState, type SessionInput, type SessionMachine } from '../machines/session-machine.js';
 import { doneMessage, errorMessage, stateMessage, vadMessage, voicesMessage, type VoiceInfo } from '../transports/websocket/protocol.js';
-import type { ClientConnection, SessionHandle } from '../transports/websocket/server.js';
+import type { ClientConnection, SessionHandle } from '../transports/session-transport.js';
 import type { ClientMessage } from '../transports/websocket/protocol.js';
 import type { AudioFrame, TextChunk } from '../workers/tts/grpc/generated/tts.js';
 import type { OrchestratorMetrics } from './metrics.js';
@@ -105,15 +105,18 @@ export class SessionRuntime implements SessionHandle {
       startSynthesis: ({ utteranceId, text }) => void this.startSynthesis(utteranceId, text),
       pauseWorker: () => {
         this.pacer.hold(); // nothing more leaves the orchestrator from here on
+        deps.conn.holdAudio?.(); // nor plays from a transport's own buffer (LiveKit's AudioSource)
         this.recordBargeIn();
         void this.control(Command.PAUSE);
       },
       resumeWorker: () => {
         void this.control(Command.RESUME);
+        deps.conn.resumeAudio?.(); // the frames the hold took back from the transport's buffer first
         this.pacer.release();
       },
       stopWorker: () => {
         this.pacer.flush();
+        deps.conn.clearAudio?.();
         this.recordJitter();
         if (this.synthesis) this.falStart.delete(this.synthesis.utteranceId);
         if (this.synthesis) this.synthesis.stopped = true;

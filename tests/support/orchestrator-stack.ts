@@ -1,4 +1,5 @@
 import { orchestratorConfigFromEnv, startOrchestrator, type OrchestratorConfig, type RunningOrchestrator } from '../../orchestrator/server.js';
+import type { LiveKitSettings } from '../../transports/livekit/settings.js';
 import { createLogger } from '../../workers/tts/logger.js';
 import { listVoiceIds, voicepacksDir } from '../../workers/tts/voices/voicepack.js';
 
@@ -27,4 +28,18 @@ export function startTestOrchestrator(
     },
     createLogger('orchestrator-test', 'silent'),
   );
+}
+
+/** LiveKit settings for a test orchestrator talking to a test LiveKit server (tests/helpers/livekit-server.ts). */
+export function testLiveKitSettings(server: { url: string; apiKey: string; apiSecret: string }, overrides: Partial<LiveKitSettings> = {}): LiveKitSettings {
+  return {
+    url: server.url,
+    publicUrl: server.url,
+    apiKey: server.apiKey,
+    apiSecret: server.apiSecret,
+    devMode: false,
+    agentIdentity: 'agent',
+    idleTimeoutMs: 10_000,
+    ...overrides,
+  };
 }

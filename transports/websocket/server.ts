@@ -41,40 +41,27 @@ import {
   sessionEndMessage,
   sessionStartMessage,
 } from './protocol.js';
-import type { AudioFormat, ClientMessage, OutputFrame, ProtocolLimits, ServerMessage } from './protocol.js';
+import type { AudioFormat, ProtocolLimits, ServerMessage } from './protocol.js';
+import type {
+  BackpressureInfo,
+  ClientConnection as BaseClientConnection,
+  SessionFactory as BaseSessionFactory,
+  SessionHandle,
+} from '../session-transport.js';
 
-export interface BackpressureInfo {
-  sessionId: string;
-  bufferedAmount: number;
-  threshold: number;
-}
+export type { BackpressureInfo, SessionHandle } from '../session-transport.js';
 
-/** What a session may do with its client. */
-export interface ClientConnection {
+/** A WebSocket client as its session sees it: the shared seam plus the socket's own details. */
+export interface ClientConnection extends BaseClientConnection {
   /** The session id in force (generated on connect, or adopted from a client session_start). */
   readonly sessionId: string;
   /** `json` (default) or `binary`, as the client asked. */
   readonly audioFormat: AudioFormat;
   /** Bytes queued in the socket and not yet written. */
   readonly bufferedAmount: number;
-  readonly isOpen: boolean;
-  /** Sends a JSON message; false when the connection is no longer open. */
-  send(message: ServerMessage): boolean;
-  /** Sends one 1920-byte 48 kHz frame in the client's audio format; false when closed. */
-  sendAudio(frame: OutputFrame): boolean;
-  /** Sends `session_end` with `reason` and closes the connection. */
-  close(reason: string): void;
 }
 
-/** A session as the transport sees it. Handlers may be async; failures become `internal_error`. */
-export interface SessionHandle {
-  onMessage(message: ClientMessage): void | Promise<void>;
-  onAudio(pcm: Buffer): void | Promise<void>;
-  onClose(): void;
-  onBackpressure?(info: BackpressureInfo): void;
-}
-
-export type SessionFactory = (conn: ClientConnection) => SessionHandle;
+export type SessionFactory = BaseSessionFactory<ClientConnection>;
 
 export interface WsServerLogger {
   warn(obj: object, msg: string): void;
