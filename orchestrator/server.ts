@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { StaticDiscovery, RedisDiscovery, type WorkerDiscovery } from '../actors/synthesis/discovery.js';
 import { WorkerClient } from '../actors/synthesis/worker-client.js';
+import { LoadAwareDiscovery, WorkerLoadTracker } from '../actors/synthesis/worker-load.js';
 import { StreamingVad } from '../actors/vad/detector.js';
 import type { BargeInPolicy } from '../machines/session-machine.js';
 import { clientStateOf } from '../machines/session-machine.js';
@@ -90,7 +91,11 @@ export interface RunningOrchestrator {
 }
 
 export async function startOrchestrator(config: OrchestratorConfig, logger: Logger = createLogger('orchestrator', config.logLevel)): Promise<RunningOrchestrator> {
-  const discovery: WorkerDiscovery = config.redisUrl
+  // Loads and liveness as this orchestrator sees them, on top of what discovery reports
+  // (actors/synthesis/worker-load.ts): new sessions spread over workers at once, and a worker
+  // that just died is not chosen again while its record lingers in Redis.
+  const workerLoad = new WorkerLoadTracker();
+  const discovered: WorkerDiscovery = config.redisUrl
     ? new RedisDiscovery(config.redisUrl)
     : new StaticDiscovery(
         config.staticWorkers.map((addr, i) => ({
@@ -103,11 +108,12 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
           maxSessions: Number.MAX_SAFE_INTEGER,
         })),
       );
+  const discovery = new LoadAwareDiscovery(discovered, workerLoad);
   const clients = new Map<string, WorkerClient>();
   const clientFor = (addr: string) => {
     let c = clients.get(addr);
     if (!c) {
-      c = new WorkerClient(addr);
+      c = new WorkerClient(addr, workerLoad);
       clients.set(addr, c);
     }
     return c;

@@ -9,6 +9,8 @@ export interface WorkerInfo {
   defaultModel: string;
   activeSessions: number;
   maxSessions: number;
+  /** When the worker last wrote its record (ms since the epoch); absent for static addresses. */
+  updatedAt?: number;
 }
 
 export interface WorkerDiscovery {
@@ -32,6 +34,7 @@ interface WorkerRecordJson {
   resident_models?: string[];
   default_model?: string;
   metrics?: { active_sessions?: number };
+  updated_at?: string;
 }
 
 /** Reads `worker:*` records that workers keep fresh in Redis. */
@@ -61,6 +64,7 @@ export class RedisDiscovery implements WorkerDiscovery {
       try {
         const r = JSON.parse(raw) as WorkerRecordJson;
         if (!r.name || !r.addr) continue;
+        const updatedAt = r.updated_at ? Date.parse(r.updated_at) : Number.NaN;
         out.push({
           name: r.name,
           addr: r.addr,
@@ -69,6 +73,7 @@ export class RedisDiscovery implements WorkerDiscovery {
           defaultModel: r.default_model ?? '',
           activeSessions: r.metrics?.active_sessions ?? 0,
           maxSessions: r.capabilities?.max_concurrent_sessions ?? 1,
+          ...(Number.isFinite(updatedAt) && { updatedAt }),
         });
       } catch {
         // a malformed record is skipped; the worker rewrites it within 10 s

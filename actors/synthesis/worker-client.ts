@@ -1,4 +1,4 @@
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { credentials, status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import {
   Command,
   TTSServiceClient,
@@ -9,18 +9,36 @@ import {
   type TextChunk,
 } from '../../workers/tts/grpc/generated/tts.js';
 
+/** Told about sessions opened and closed on a worker and about the worker becoming unreachable (WorkerLoadTracker). */
+export interface WorkerSessionObserver {
+  sessionOpened(addr: string, sessionId: string): void;
+  sessionClosed(addr: string, sessionId: string): void;
+  workerUnavailable(addr: string): void;
+}
+
+const unavailable = (err: unknown): boolean => (err as Partial<ServiceError> | null)?.code === status.UNAVAILABLE;
+
 /** One TTS worker reached over gRPC (SPEC §4). */
 export class WorkerClient {
   readonly client: TTSServiceClient;
 
-  constructor(readonly addr: string) {
+  constructor(
+    readonly addr: string,
+    private readonly observer?: WorkerSessionObserver,
+  ) {
     const target = addr.replace(/^grpc:\/\//, '');
     // Loopback and compose-internal addresses must never go through an HTTP proxy.
     this.client = new TTSServiceClient(target, credentials.createInsecure(), { 'grpc.enable_http_proxy': 0 });
   }
 
   private unary<Req, Res>(method: (req: Req, cb: (err: Error | null, res: Res) => void) => unknown, req: Req): Promise<Res> {
-    return new Promise((resolve, reject) => method.call(this.client, req, (err, res) => (err ? reject(err) : resolve(res))));
+    return new Promise((resolve, reject) =>
+      method.call(this.client, req, (err, res) => {
+        if (!err) return resolve(res);
+        if (unavailable(err)) this.observer?.workerUnavailable(this.addr);
+        reject(err);
+      }),
+    );
   }
 
   waitForReady(timeoutMs: number): Promise<void> {
@@ -32,11 +50,16 @@ export class WorkerClient {
       this.client.startSession,
       { sessionId: '', modelId, options },
     );
+    this.observer?.sessionOpened(this.addr, res.sessionId);
     return res.sessionId;
   }
 
   async endSession(sessionId: string): Promise<void> {
-    await this.unary(this.client.endSession, { sessionId });
+    try {
+      await this.unary(this.client.endSession, { sessionId });
+    } finally {
+      this.observer?.sessionClosed(this.addr, sessionId);
+    }
   }
 
   control(sessionId: string, command: Command): Promise<ControlResponse> {
@@ -51,6 +74,10 @@ export class WorkerClient {
   /** Opens a Synthesize stream for one utterance; the caller reads frames from it. */
   synthesize(sessionId: string, text: string, utteranceId: string): ClientDuplexStream<TextChunk, AudioFrame> {
     const call = this.client.synthesize();
+    // An extra listener only observes: whoever reads the stream still gets the error.
+    call.on('error', (err) => {
+      if (unavailable(err)) this.observer?.workerUnavailable(this.addr);
+    });
     call.write({ sessionId, text, isFinal: true, utteranceId });
     call.end();
     return call;

@@ -55,6 +55,7 @@ describe('RedisDiscovery (real redis-server)', () => {
         resident_models: ['en_US-lessac-medium'],
         default_model: 'en_US-lessac-medium',
         metrics: { active_sessions: 2, rtf: 0.1 },
+        updated_at: '2026-11-21T07:00:00.000Z',
       }),
       'EX',
       30,
@@ -73,6 +74,8 @@ describe('RedisDiscovery (real redis-server)', () => {
           defaultModel: 'en_US-lessac-medium',
           activeSessions: 2,
           maxSessions: 8,
+          // When the record was written: loads counted after it are not in active_sessions yet.
+          updatedAt: Date.parse('2026-11-21T07:00:00.000Z'),
         },
       ]);
     } finally {
