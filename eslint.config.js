@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'voicepacks/', 'vendor/', 'dist/', 'coverage/', 'artifacts/', '.scratch/'] },
+  { ignores: ['node_modules/', 'voicepacks/', 'vendor/', 'dist/', 'coverage/', 'artifacts/', '.scratch/', 'clients/web/dist/', 'test-artifacts/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -13,5 +13,10 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'off',
     },
+  },
+  {
+    // The browser client runs in the page (and its AudioWorklets), not in Node.
+    files: ['clients/web/src/**/*.ts'],
+    languageOptions: { globals: { ...globals.browser } },
   },
 );

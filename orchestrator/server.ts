@@ -17,6 +17,7 @@ import type { LiveKitSessionHandle } from '../transports/livekit/agent-room.js';
 import { assertLiveKitSettings, type LiveKitSettings } from '../transports/livekit/settings.js';
 import { liveKitTokenRoute } from '../transports/livekit/token-route.js';
 import { clientConfigRoute } from './client-config.js';
+import { webClientPlugin } from './web-client.js';
 
 export interface OrchestratorConfig {
   host: string;
@@ -37,6 +38,8 @@ export interface OrchestratorConfig {
   inspectSky: boolean;
   /** WebRTC via LiveKit; null or absent: off (browsers use the WebSocket transport). */
   livekit?: LiveKitSettings | null;
+  /** The built browser client served at `/` (default: clients/web/dist). */
+  webDir?: string;
 }
 
 /** The orchestrator's settings: `configs/orchestrator.yaml` (or ORCHESTRATOR_CONFIG) and the environment. */
@@ -179,6 +182,8 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
       since: new Date(s.since).toISOString(),
       transport: s.transport,
       ...(s.room !== undefined && { room: s.room, identity: s.identity }),
+      // The actor's id in the inspection events: how the live view names a session.
+      actor: s.runtime.actor.sessionId,
     })),
   );
   await http.register(metricsPlugin, { metrics });
@@ -191,6 +196,7 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
     },
     log: logger,
   });
+  await http.register(webClientPlugin, { ...(config.webDir && { root: config.webDir }) });
   await http.listen({ host: config.host, port: config.httpPort });
   const httpPort = (http.server.address() as { port: number }).port;
   const hub = config.inspection ? attachInspectionHub(http.server) : undefined;

@@ -2,7 +2,12 @@
  * `npm start`: the embedded default on one machine — one Piper worker and the orchestrator in
  * this process, static discovery, no Docker or Redis. Prints the URLs.
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { orchestratorConfigFromEnv, startOrchestrator } from '../orchestrator/server.js';
+import { DEFAULT_WEB_DIR } from '../orchestrator/web-client.js';
 import { loadWorkerConfig } from '../workers/tts/config.js';
 import { createLogger } from '../workers/tts/logger.js';
 import { startWorker } from '../workers/tts/server.js';
@@ -42,6 +47,21 @@ async function chooseVoice(): Promise<string> {
   return DEFAULT_VOICE_ID;
 }
 
+/** The browser client is served from its build: build it once if it is missing (a few seconds). */
+function ensureWebClient(): void {
+  if (existsSync(join(DEFAULT_WEB_DIR, 'index.html'))) return;
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const vite = join(root, 'node_modules', 'vite', 'bin', 'vite.js');
+  if (!existsSync(vite)) {
+    logger.warn('The browser client is not built and Vite is not installed: run `npm install` then `npm run build`');
+    return;
+  }
+  logger.info('Building the browser client (npm run build)');
+  const r = spawnSync(process.execPath, [vite, 'build', 'clients/web', '--logLevel', 'warn'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) logger.warn('Building the browser client failed: the page will say so; run `npm run build` to see why');
+}
+
+ensureWebClient();
 const voice = await chooseVoice();
 const workerConfig = loadWorkerConfig(undefined, { ...process.env, DEFAULT_MODEL: voice, REDIS_URL: '', WORKER_HOST: '127.0.0.1' });
 const worker = await startWorker({ ...workerConfig, host: '127.0.0.1' }, { logger: logger.child({ service: 'tts-worker' }) });
@@ -49,7 +69,11 @@ const orchestrator = await startOrchestrator(
   { ...orchestratorConfigFromEnv(), voice, staticWorkers: [`grpc://127.0.0.1:${worker.grpcPort}`], redisUrl: null },
   logger.child({ service: 'orchestrator' }),
 );
-console.log(`\n  Voice chat is up (voice ${voice}).\n  WebSocket: ws://localhost:${orchestrator.ws.port}\n  HTTP:      http://localhost:${(orchestrator.http.server.address() as { port: number }).port}/health\n`);
+const httpPort = (orchestrator.http.server.address() as { port: number }).port;
+console.log(
+  `\n  Voice chat is up (voice ${voice}).\n  Browser:   http://localhost:${httpPort}/  (live sessions: http://localhost:${httpPort}/live.html)\n` +
+    `  WebSocket: ws://localhost:${orchestrator.ws.port}\n  HTTP:      http://localhost:${httpPort}/health\n`,
+);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     void (async () => {

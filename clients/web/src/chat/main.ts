@@ -1,0 +1,142 @@
+/** The chat page: start button, text chat with history, meters, state and connection status. */
+import '../styles.css';
+import type { ServerMessage } from '../shared/messages.js';
+import { fetchClientConfig } from './config.js';
+import { installHooks } from './hooks.js';
+import { ChatSession, type TextRecord } from './session.js';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+const startButton = $<HTMLButtonElement>('start');
+const startHint = $<HTMLParagraphElement>('start-hint');
+const connection = $<HTMLSpanElement>('connection');
+const stateEl = $<HTMLSpanElement>('state');
+const history = $<HTMLOListElement>('history');
+const composer = $<HTMLFormElement>('composer');
+const textInput = $<HTMLInputElement>('text');
+const micMeter = $<HTMLMeterElement>('mic-level');
+const outMeter = $<HTMLMeterElement>('out-level');
+const vad = $<HTMLSpanElement>('vad');
+
+let session: ChatSession | undefined;
+const hooks = installHooks(() => session);
+const items = new Map<TextRecord, HTMLLIElement>();
+
+function addItem(kind: 'user' | 'system' | 'error', text: string): HTMLLIElement {
+  const li = document.createElement('li');
+  li.className = kind;
+  const body = document.createElement('span');
+  body.className = 'body';
+  body.textContent = text;
+  li.append(body);
+  history.append(li);
+  history.scrollTop = history.scrollHeight;
+  return li;
+}
+
+function describe(r: TextRecord): string {
+  const parts: string[] = [];
+  if (r.firstFrameAt === undefined) parts.push('waiting for audio…');
+  else {
+    const seconds = `${((r.frames * 20) / 1000).toFixed(1)} s`;
+    parts.push(r.stoppedAt !== undefined ? `■ stopped after ${seconds}` : r.doneAt === undefined ? '▶ speaking…' : `✓ spoken, ${seconds}`);
+    parts.push(`first audio ${Math.round(r.firstFrameAt - r.sentAt)} ms`);
+  }
+  return parts.join(' · ');
+}
+
+function updateItem(r: TextRecord): void {
+  const li = items.get(r);
+  if (!li) return;
+  let meta = li.querySelector<HTMLSpanElement>('.meta');
+  if (!meta) {
+    meta = document.createElement('span');
+    meta.className = 'meta';
+    li.append(meta);
+  }
+  meta.textContent = describe(r);
+}
+
+function showState(state: string): void {
+  stateEl.textContent = state;
+  stateEl.dataset.state = state;
+}
+
+let lastState = '';
+function onMessage(m: ServerMessage): void {
+  if (m.type === 'state') {
+    if (m.state === 'BARGED_IN') addItem('system', 'You talked over the voice: it stopped at once.');
+    else if (lastState === 'BARGED_IN' && m.state === 'SPEAKING') addItem('system', 'Resumed where it paused.');
+    else if (lastState === 'BARGED_IN' && m.state === 'LISTENING') addItem('system', 'Stopped; the rest was dropped.');
+    lastState = m.state;
+    showState(m.state);
+  } else if (m.type === 'vad') {
+    vad.dataset.speech = String(m.speech);
+  } else if (m.type === 'error') {
+    addItem('error', `${m.code}: ${m.message}`);
+  } else if (m.type === 'session_start') {
+    $('session').textContent = `session: ${m.session_id}`;
+  } else if (m.type === 'session_end') {
+    addItem('system', `Session ended (${m.reason}).`);
+  }
+}
+
+async function start(): Promise<void> {
+  startButton.disabled = true;
+  startHint.textContent = 'Connecting…';
+  try {
+    const config = await fetchClientConfig();
+    hooks.mode = config.livekit ? 'livekit' : 'websocket';
+    $('mode').textContent = `transport: ${config.livekit ? 'LiveKit (WebRTC)' : 'WebSocket'}`;
+    session = await ChatSession.start(config, {
+      onStatus: (status, detail) => {
+        hooks.connection = status;
+        connection.dataset.status = status;
+        connection.textContent = status;
+        connection.title = detail ?? '';
+      },
+      onMessage,
+      onTextUpdate: updateItem,
+    });
+    $('start-panel').hidden = true;
+    $('chat-panel').hidden = false;
+    textInput.focus();
+    window.setInterval(() => {
+      if (!session) return;
+      micMeter.value = Math.max(-70, session.engine.micLevel());
+      outMeter.value = Math.max(-70, session.engine.outputLevel());
+    }, 50);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    hooks.error = message;
+    startButton.disabled = false;
+    startHint.textContent =
+      err instanceof DOMException && err.name === 'NotAllowedError'
+        ? 'Microphone permission was refused: allow it in the address bar and try again.'
+        : `Could not start: ${message}`;
+    connection.dataset.status = 'failed';
+    connection.textContent = 'failed';
+  }
+}
+
+startButton.addEventListener('click', () => void start());
+
+function submitText(text: string): void {
+  if (!text || !session) return;
+  const li = addItem('user', text);
+  const record = session.sendText(text);
+  items.set(record, li);
+  updateItem(record);
+}
+hooks.send = submitText;
+
+composer.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const text = textInput.value.trim();
+  textInput.value = '';
+  submitText(text);
+});
+
+for (const button of document.querySelectorAll<HTMLButtonElement>('.controls button')) {
+  button.addEventListener('click', () => session?.control(button.dataset.command as 'PAUSE' | 'RESUME' | 'STOP'));
+}

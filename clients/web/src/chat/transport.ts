@@ -1,0 +1,26 @@
+import type { AudioEngine } from '../audio/engine.js';
+import type { ClientConfig, ClientMessage, ServerMessage } from '../shared/messages.js';
+
+export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'failed';
+
+export interface TransportEvents {
+  onMessage(message: ServerMessage): void;
+  /** One 48 kHz s16le frame arrived (WebSocket mode; LiveKit audio goes straight to the engine). */
+  onAudioFrame(): void;
+  onStatus(status: ConnectionStatus, detail?: string): void;
+}
+
+/** How the page reaches the orchestrator: WebSocket (SPEC §5) or a LiveKit room. */
+export interface Transport {
+  readonly kind: 'websocket' | 'livekit';
+  /** Connects, starts the microphone path and resolves once messages can be sent. */
+  connect(): Promise<void>;
+  send(message: ClientMessage): void;
+  close(): void;
+}
+
+export interface TransportDeps {
+  config: ClientConfig;
+  engine: AudioEngine;
+  events: TransportEvents;
+}

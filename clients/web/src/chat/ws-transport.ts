@@ -1,0 +1,103 @@
+/**
+ * WebSocket transport (SPEC §5), the fallback when no LiveKit server is configured: JSON text
+ * frames both ways, the agent's audio as raw 1920-byte binary frames (`audio_format: binary`),
+ * the microphone as 16 kHz s16le binary frames. Reconnects with backoff when the connection
+ * drops (the orchestrator restarting).
+ */
+import { parseServerMessage, type ClientConfig, type ClientMessage } from '../shared/messages.js';
+import type { Transport, TransportDeps } from './transport.js';
+
+/** Mic frames are dropped (not queued) while this much is waiting in the socket. */
+const MAX_BUFFERED = 64 * 1024;
+
+/** `ws://<page host>:<port><path>`, or the configured absolute URL, or `?ws=` on the page. */
+export function webSocketUrl(config: ClientConfig, location: Location): string {
+  const override = new URLSearchParams(location.search).get('ws');
+  if (override) return override;
+  if (config.ws.url) return config.ws.url;
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  // In `npm run web:dev` (Vite's dev server, the only place with hot reload), Vite proxies /ws
+  // to the orchestrator's WebSocket port.
+  if (import.meta.hot) return `${scheme}//${location.host}/ws`;
+  return `${scheme}//${location.hostname}:${config.ws.port}${config.ws.path || '/'}`;
+}
+
+export class WebSocketTransport implements Transport {
+  readonly kind = 'websocket' as const;
+  private ws: WebSocket | undefined;
+  private closed = false;
+  private attempt = 0;
+  private micStarted = false;
+
+  constructor(private readonly deps: TransportDeps) {}
+
+  async connect(): Promise<void> {
+    await this.open();
+    if (!this.micStarted) {
+      this.micStarted = true;
+      await this.deps.engine.startMicrophone({ send: true, gate: initialGate() });
+    }
+  }
+
+  private open(): Promise<void> {
+    const url = webSocketUrl(this.deps.config, window.location);
+    this.deps.events.onStatus(this.attempt === 0 ? 'connecting' : 'reconnecting', url);
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      ws.binaryType = 'arraybuffer';
+      this.ws = ws;
+      let opened = false;
+      ws.onopen = () => {
+        opened = true;
+        this.attempt = 0;
+        ws.send(JSON.stringify({ type: 'session_start', audio_format: 'binary' } satisfies ClientMessage));
+        this.deps.events.onStatus('connected', url);
+        resolve();
+      };
+      ws.onmessage = (e: MessageEvent<ArrayBuffer | string>) => {
+        if (typeof e.data === 'string') {
+          const m = parseServerMessage(e.data);
+          if (m) this.deps.events.onMessage(m);
+          else console.warn('ignored message', e.data.slice(0, 200));
+          return;
+        }
+        this.deps.engine.playPcm(e.data);
+        this.deps.events.onAudioFrame();
+      };
+      ws.onclose = (e) => {
+        if (this.ws !== ws) return;
+        if (!opened) reject(new Error(`cannot connect to ${url}`));
+        if (this.closed) {
+          this.deps.events.onStatus('disconnected');
+          return;
+        }
+        this.attempt += 1;
+        const delay = Math.min(10_000, 500 * 2 ** Math.min(this.attempt - 1, 5));
+        this.deps.events.onStatus('reconnecting', `closed (${e.code}); retrying in ${delay} ms`);
+        setTimeout(() => {
+          if (!this.closed) this.open().catch(() => undefined);
+        }, delay);
+      };
+    });
+  }
+
+  send(message: ClientMessage): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  /** A 16 kHz microphone frame; dropped rather than queued behind a congested socket. */
+  sendMic(pcm: ArrayBuffer): void {
+    const ws = this.ws;
+    if (ws?.readyState === WebSocket.OPEN && ws.bufferedAmount < MAX_BUFFERED) ws.send(pcm);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.ws?.close(1000);
+  }
+}
+
+/** `?mic=gated` starts with the microphone gate closed (tests open it with `__duplex.mic`). */
+export function initialGate(): 'open' | 'closed' {
+  return new URLSearchParams(window.location.search).get('mic') === 'gated' ? 'closed' : 'open';
+}

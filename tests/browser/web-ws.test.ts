@@ -1,0 +1,249 @@
+/**
+ * The browser client over the WebSocket transport (the embedded default, no LiveKit), end to end:
+ * Debian's Chromium driven by playwright-core, the page built by Vite and served by a real
+ * orchestrator, a real TTS worker with the real voice, and a fake microphone playing a WAV of
+ * real speech (espeak-ng). Everything is asserted in the page: audio through an AnalyserNode,
+ * the playback worklet's own counts, and the time of the last audible sample.
+ *
+ * Chromium loops the microphone file (1.5 s of silence, then a spoken sentence). The page starts
+ * with its microphone gate closed (`?mic=gated`, silence goes out) and the test opens it in
+ * `oneshot` mode while the voice is speaking: exactly one sentence of speech passes.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeWavFile } from '../../clients/cli/wav.js';
+import type { DuplexHooks } from '../../clients/web/src/shared/hook-types.js';
+import type { RunningOrchestrator } from '../../orchestrator/server.js';
+import { voicepacksDir } from '../../workers/tts/voices/voicepack.js';
+import { concat, msToSamples, speechKit, toBytes, type SpeechKit } from '../fixtures/vad-signals.js';
+import { artifactPath, buildWebClient, collectPageErrors, launchChromium, requireChromium } from '../support/browser.js';
+import { REAL_VOICE, requireRealVoice, startTestOrchestrator } from '../support/orchestrator-stack.js';
+import { startTestWorker, type WorkerHarness } from '../support/worker-harness.js';
+
+/** The page's globals, for the functions `page.evaluate` runs in the page. */
+declare const window: { __duplex: DuplexHooks };
+
+/**
+ * BARGED_IN reaching the page → end of the last audible sample it rendered. The page holds its
+ * output on the next render quantum (2.7 ms); the rest is the page's main thread on a busy machine.
+ */
+const SILENCE_BAR_MS = 60;
+const LONG_TEXT =
+  'The museum opens at nine and the guided tour starts an hour later. After the storm passed, the children ran outside to splash in the puddles, laughing all the way.';
+const SHORT_TEXT = 'Hello there, how are you doing today?';
+
+interface Figures {
+  fal_ms: number[];
+  fal_audible_ms: number[];
+  silent_after_ms: number[];
+  silent_after_vad_ms: number[];
+  held_ms: number[];
+  output_latency_ms: number[];
+}
+const figures: Figures = { fal_ms: [], fal_audible_ms: [], silent_after_ms: [], silent_after_vad_ms: [], held_ms: [], output_latency_ms: [] };
+
+describe('browser client over WebSocket (real Chromium, orchestrator, worker and voice)', () => {
+  let worker: WorkerHarness;
+  let stopOrch: RunningOrchestrator;
+  let resumeOrch: RunningOrchestrator;
+  let browser: Browser;
+  let context: BrowserContext;
+  let speech: SpeechKit;
+  const opened: Page[] = [];
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    requireRealVoice();
+    requireChromium();
+    speech = speechKit();
+    const mic = join(speech.dir, 'mic.wav');
+    writeWavFile(mic, [toBytes(concat(msToSamples(1500), speech.speak('Wait, stop, I have a question.'), msToSamples(500)))], 16_000);
+    const [dist, w] = await Promise.all([buildWebClient(), startTestWorker({ voicepacksDir: voicepacksDir(), defaultModel: REAL_VOICE })]);
+    worker = w;
+    const addr = [`grpc://${worker.target}`];
+    stopOrch = await startTestOrchestrator(addr, { bargeInPolicy: 'stop', webDir: dist });
+    resumeOrch = await startTestOrchestrator(addr, { bargeInPolicy: 'resume', webDir: dist });
+    browser = await launchChromium(mic);
+    context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await stopOrch?.shutdown();
+    await resumeOrch?.shutdown();
+    await worker?.stop();
+    speech?.dispose();
+    writeFileSync(artifactPath('web-ws-figures.json'), `${JSON.stringify(figures, null, 2)}\n`);
+    console.log(`[web-ws] ${JSON.stringify(figures)}`);
+  });
+
+  /** page.waitForFunction that, on timeout, says what the page was doing. */
+  async function waitInPage(page: Page, fn: () => boolean | undefined, what: string, timeout = 30_000): Promise<void> {
+    try {
+      await page.waitForFunction(fn, null, { timeout, polling: 10 });
+    } catch (err) {
+      const seen = await page
+        .evaluate(() => {
+          const d = window.__duplex;
+          return JSON.stringify({ connection: d.connection, state: d.state, error: d.error, frames: d.framesReceived, events: d.events.slice(-8) });
+        })
+        .catch((e: unknown) => String(e));
+      throw new Error(`timed out waiting for ${what}: ${seen}; page errors: ${JSON.stringify(errors)}`, { cause: err });
+    }
+  }
+
+  const httpBase = (o: RunningOrchestrator) => `http://127.0.0.1:${(o.http.server.address() as { port: number }).port}`;
+
+  /** Opens the chat page, clicks "Start voice chat" and waits for the session to listen. */
+  async function openChat(o: RunningOrchestrator): Promise<Page> {
+    const page = await context.newPage();
+    opened.push(page);
+    const pageErrors = collectPageErrors(page);
+    page.on('close', () => errors.push(...pageErrors));
+    // The page learns the (ephemeral) WebSocket port from GET /api/client-config; an orchestrator
+    // without that endpoint gets it on the URL instead (the page's override).
+    const viaConfig = (await fetch(`${httpBase(o)}/api/client-config`)).status === 200;
+    await page.goto(`${httpBase(o)}/?mic=gated${viaConfig ? '' : `&ws=${encodeURIComponent(`ws://127.0.0.1:${o.ws.port}/`)}`}`);
+    await page.click('#start');
+    await waitInPage(page, () => window.__duplex.connection === 'connected' && window.__duplex.state === 'LISTENING', 'the session to connect and listen');
+    expect(await page.evaluate(() => window.__duplex.mode)).toBe('websocket');
+    await expect.poll(() => page.locator('#state').textContent()).toBe('LISTENING');
+    return page;
+  }
+
+  async function say(page: Page, text: string): Promise<void> {
+    await page.fill('#text', text);
+    await page.press('#text', 'Enter');
+  }
+
+  /** Speaks through the fake microphone once, while the voice is speaking, and waits for the hold. */
+  async function bargeIn(page: Page) {
+    await waitInPage(page, () => window.__duplex.framesReceived >= 40, '0.8 s of audio');
+    await page.evaluate(() => window.__duplex.mic.gate('oneshot'));
+    await waitInPage(page, () => window.__duplex.bargeIns[0]?.silentAfterMs !== undefined, 'BARGED_IN from the microphone speech');
+    const b = await page.evaluate(() => window.__duplex.bargeIns[0]!);
+    figures.silent_after_ms.push(round(b.silentAfterMs!));
+    if (b.silentAfterVadMs !== undefined) figures.silent_after_vad_ms.push(round(b.silentAfterVadMs));
+    figures.output_latency_ms.push(round(b.outputLatencyMs ?? 0));
+    figures.held_ms.push(round(b.heldMs ?? 0));
+    return b;
+  }
+
+  it('speaks typed text: audio arrives in the page, is audible through the analyser, and lasts as long as it should', async () => {
+    const page = await openChat(stopOrch);
+    await say(page, SHORT_TEXT);
+    // Audible while it plays, measured by the page's AnalyserNode.
+    await waitInPage(page, () => window.__duplex.analyserLevel() > -40, 'audible output at the analyser');
+    await waitInPage(
+      page,
+      () => window.__duplex.texts[0]?.doneAt !== undefined && window.__duplex.state === 'LISTENING' && window.__duplex.audioStats()?.buffered === 0,
+      'the utterance to finish and play out',
+      30_000,
+    );
+    const stats = (await page.evaluate(() => window.__duplex.freshAudioStats()))!;
+    const text = await page.evaluate(() => window.__duplex.texts[0]!);
+    const peak = await page.evaluate(() => window.__duplex.peakLevel);
+    figures.fal_ms.push(round(text.firstFrameAt! - text.sentAt));
+    figures.fal_audible_ms.push(round(text.firstAudibleAt! - text.sentAt));
+
+    expect(text.firstFrameAt! - text.sentAt).toBeLessThan(2000);
+    expect(text.firstAudibleAt!).toBeGreaterThanOrEqual(text.firstFrameAt!);
+    expect(peak).toBeGreaterThan(-30);
+    // Every frame received was played, none dropped; 960 samples per 20 ms frame.
+    expect(stats.receivedSamples).toBe(text.frames * 960);
+    expect(stats.playedSamples).toBe(stats.receivedSamples);
+    expect(stats.droppedSamples).toBe(0);
+    // Seven words of speech: a plausible duration, mostly audible.
+    const seconds = stats.playedSamples / 48_000;
+    expect(seconds).toBeGreaterThan(1.2);
+    expect(seconds).toBeLessThan(5);
+    expect(stats.audibleSamples / stats.playedSamples).toBeGreaterThan(0.4);
+    expect(stats.underruns).toBeLessThanOrEqual(3);
+    await expect.poll(() => page.locator('#history li.user .meta').textContent()).toMatch(/✓ spoken, \d\.\d s · first audio \d+ ms/);
+    await page.close();
+  });
+
+  it('barge-in with the stop policy: the page is silent at once, then STOP; the live view follows it on the diagram', async () => {
+    const live = await context.newPage();
+    opened.push(live);
+    const liveErrors = collectPageErrors(live);
+    await live.goto(`${httpBase(stopOrch)}/live.html`);
+    await live.waitForSelector('#hub[data-status="connected"]');
+
+    const page = await openChat(stopOrch);
+    const sessionId = await page.evaluate(() => window.__duplex.sessionId);
+    await say(page, LONG_TEXT);
+    // The live view lists this session and highlights SPEAKING (playing) as it happens.
+    await live.waitForSelector('svg .node.current[data-state="SPEAKING.playing"]', { timeout: 30_000 });
+    await expect.poll(() => live.locator('#sessions li.session.selected .name').getAttribute('title')).toContain(sessionId);
+
+    const b = await bargeIn(page);
+    expect(b.vadAt).not.toBeNull();
+    expect(b.at - (b.vadAt as number)).toBeLessThan(50);
+    expect(b.silentAfterMs!).toBeLessThanOrEqual(SILENCE_BAR_MS);
+    // The analyser (a second, independent witness) saw nothing audible after the hold either.
+    await waitInPage(page, () => window.__duplex.states.some((s) => s.state === 'LISTENING' && s.at > window.__duplex.bargeIns[0]!.at), 'LISTENING after the barge-in');
+    const after = await page.evaluate(async () => ({ stats: await window.__duplex.freshAudioStats(), analyserLast: window.__duplex.analyserLastAudibleAt, b: window.__duplex.bargeIns[0]! }));
+    expect(after.b.then).toBe('LISTENING');
+    expect(after.analyserLast ?? 0).toBeLessThanOrEqual(b.at + SILENCE_BAR_MS);
+    // Nothing was played after the hold; what was buffered is dropped by the STOP.
+    expect(after.stats!.lastAudibleAt ?? 0).toBeLessThanOrEqual(b.at + SILENCE_BAR_MS);
+    expect(after.stats!.buffered).toBe(0);
+    await expect.poll(() => page.locator('#history li.user .meta').textContent()).toMatch(/■ stopped after/);
+
+    // The live view showed the barge-in as the transition taken, and logs the events.
+    await live.waitForSelector('svg .node.current[data-state="LISTENING"]', { timeout: 10_000 });
+    await expect.poll(() => live.locator('#log tbody').textContent()).toContain('VAD.SPEECH_START');
+    await expect.poll(() => live.locator('#log tbody').textContent()).toContain('→ BARGED_IN');
+    await expect.poll(() => live.locator('#log tbody').textContent()).toContain('VAD.SPEECH_END');
+
+    // A second utterance, caught mid-speech for the screenshot of a highlighted live session.
+    await say(page, LONG_TEXT);
+    await live.waitForSelector('svg .node.current[data-state="SPEAKING.playing"]', { timeout: 30_000 });
+    await live.waitForSelector('svg .edge.taken[data-events~="TEXT"]');
+    await live.screenshot({ path: artifactPath('live-view.png'), fullPage: true });
+    await waitInPage(page, () => window.__duplex.analyserLevel() > -40, 'audible output at the analyser');
+    await page.screenshot({ path: artifactPath('chat-page.png') });
+    await page.evaluate(() => window.__duplex.control('STOP'));
+    await live.waitForSelector('svg .node.current[data-state="LISTENING"]', { timeout: 10_000 });
+
+    // The chat page closes: the session ends in the live view.
+    await page.close();
+    await live.waitForSelector('#sessions li.session.ended', { timeout: 15_000 });
+    expect(liveErrors).toEqual([]);
+    await live.close();
+  });
+
+  it('barge-in with the resume policy: held at once, then resumed at the exact sample (nothing dropped)', async () => {
+    const page = await openChat(resumeOrch);
+    await say(page, LONG_TEXT);
+    const b = await bargeIn(page);
+    expect(b.silentAfterMs!).toBeLessThanOrEqual(SILENCE_BAR_MS);
+    await waitInPage(page, () => window.__duplex.bargeIns[0]?.then === 'SPEAKING', 'the resume after the barge-in');
+    await waitInPage(
+      page,
+      () => window.__duplex.texts[0]?.doneAt !== undefined && window.__duplex.state === 'LISTENING' && window.__duplex.audioStats()?.buffered === 0,
+      'the utterance to finish and play out',
+      60_000,
+    );
+    const stats = (await page.evaluate(() => window.__duplex.freshAudioStats()))!;
+    // Audible again after the resume, and every sample received was played: the hold kept them.
+    expect(stats.lastAudibleAt!).toBeGreaterThan(b.at + 500);
+    expect(stats.droppedSamples).toBe(0);
+    expect(stats.playedSamples).toBe(stats.receivedSamples);
+    expect(await page.evaluate(() => window.__duplex.states.map((s) => s.state).join(' '))).toMatch(/SPEAKING BARGED_IN SPEAKING LISTENING$/);
+    await expect.poll(() => page.locator('#history').textContent()).toContain('Resumed where it paused.');
+    await page.close();
+  });
+
+  it('the pages logged no errors (a missing /api/client-config aside)', () => {
+    for (const p of opened) expect(p.isClosed()).toBe(true);
+    expect(errors.filter((e) => !e.includes('/api/client-config'))).toEqual([]);
+  });
+});
+
+function round(x: number): number {
+  return Math.round(x * 10) / 10;
+}
