@@ -21,6 +21,11 @@ const unavailable = (err: unknown): boolean => (err as Partial<ServiceError> | n
 /** One TTS worker reached over gRPC (SPEC §4). */
 export class WorkerClient {
   readonly client: TTSServiceClient;
+  /**
+   * PAUSE / RESUME / STOP go over a connection of their own: on the audio's connection the
+   * acknowledgment queues behind every frame already in flight on the same TCP stream.
+   */
+  private readonly controlClient: TTSServiceClient;
 
   constructor(
     readonly addr: string,
@@ -29,11 +34,19 @@ export class WorkerClient {
     const target = addr.replace(/^grpc:\/\//, '');
     // Loopback and compose-internal addresses must never go through an HTTP proxy.
     this.client = new TTSServiceClient(target, credentials.createInsecure(), { 'grpc.enable_http_proxy': 0 });
+    this.controlClient = new TTSServiceClient(target, credentials.createInsecure(), {
+      'grpc.enable_http_proxy': 0,
+      'grpc.use_local_subchannel_pool': 1,
+    });
   }
 
-  private unary<Req, Res>(method: (req: Req, cb: (err: Error | null, res: Res) => void) => unknown, req: Req): Promise<Res> {
+  private unary<Req, Res>(
+    method: (req: Req, cb: (err: Error | null, res: Res) => void) => unknown,
+    req: Req,
+    via: TTSServiceClient = this.client,
+  ): Promise<Res> {
     return new Promise((resolve, reject) =>
-      method.call(this.client, req, (err, res) => {
+      method.call(via, req, (err, res) => {
         if (!err) return resolve(res);
         if (unavailable(err)) this.observer?.workerUnavailable(this.addr);
         reject(err);
@@ -63,7 +76,7 @@ export class WorkerClient {
   }
 
   control(sessionId: string, command: Command): Promise<ControlResponse> {
-    return this.unary(this.client.control, { sessionId, command });
+    return this.unary(this.controlClient.control, { sessionId, command }, this.controlClient);
   }
 
   async listModels(): Promise<ModelInfo[]> {
@@ -85,6 +98,7 @@ export class WorkerClient {
 
   close(): void {
     this.client.close();
+    this.controlClient.close();
   }
 }
 
