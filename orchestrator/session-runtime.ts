@@ -112,7 +112,8 @@ export class SessionRuntime implements SessionHandle {
       resumeWorker: () => {
         void this.control(Command.RESUME);
         deps.conn.resumeAudio?.(); // the frames the hold took back from the transport's buffer first
-        this.pacer.release();
+        // Released on entering SPEAKING (next in this same step), so `state: SPEAKING` precedes its audio.
+        this.releaseOnSpeaking = true;
       },
       stopWorker: () => {
         this.pacer.flush();
@@ -120,10 +121,16 @@ export class SessionRuntime implements SessionHandle {
         this.recordJitter();
         if (this.synthesis) this.falStart.delete(this.synthesis.utteranceId);
         if (this.synthesis) this.synthesis.stopped = true;
-        void this.control(Command.STOP);
+        this.stopping = this.control(Command.STOP);
       },
       endWorkerSession: () => void this.endWorkerSession(),
-      notifyState: ({ state }) => deps.conn.send(stateMessage(state)),
+      notifyState: ({ state }) => {
+        deps.conn.send(stateMessage(state));
+        if (state === 'SPEAKING' && this.releaseOnSpeaking) {
+          this.releaseOnSpeaking = false;
+          this.pacer.release();
+        }
+      },
       reportError: ({ message }) => deps.conn.send(errorMessage('worker_error', message)),
     });
     const inspect = metrics ? this.transitionRecorder(metrics, deps.inspect) : deps.inspect;
@@ -131,8 +138,19 @@ export class SessionRuntime implements SessionHandle {
     // Started after the transport has greeted the client, so `session_start` comes before the
     // first `state` message; events sent meanwhile wait in the actor's mailbox.
     queueMicrotask(() => this.actor.start());
-    this.worker = this.openWorker(); // prewarm
-    this.worker.catch((err: unknown) => deps.log.warn({ err: String(err) }, 'No TTS worker yet'));
+    // Prewarm. If it fails, the next utterance opens a worker session afresh (not the failed
+    // promise), and a session still LISTENING hears of it now (SPEC §6: any | worker error).
+    const prewarm = this.openWorker();
+    this.worker = prewarm;
+    prewarm.catch((err: unknown) => {
+      deps.log.warn({ err: String(err) }, 'No TTS worker yet');
+      if (this.worker !== prewarm) return; // a voice switch took over
+      this.worker = undefined;
+      // An utterance waiting on the prewarm reports the failure itself.
+      if (this.actor.getSnapshot().matches('LISTENING')) {
+        this.actor.send({ type: 'WORKER.ERROR', message: `no TTS worker session: ${(err as Error).message}`, retryable: true });
+      }
+    });
   }
 
   /** Pacer statistics (frames sent, underruns, jitter) of this session. */
@@ -234,6 +252,15 @@ export class SessionRuntime implements SessionHandle {
     }
   }
 
+  /** A resume waiting for the SPEAKING message before the pacer lets audio out again. */
+  private releaseOnSpeaking = false;
+  /**
+   * The last STOP sent to the worker. A new synthesis waits for its answer, so the worker has
+   * handled the STOP before the next stream reaches it (it refuses a second synthesis in a session
+   * while one is active there; sent together, the two could be handled in either order).
+   */
+  private stopping: Promise<void> = Promise.resolve();
+
   /** Client-facing frame sequence of the current utterance (continuous across a failover). */
   private clientSequence = 0;
 
@@ -250,6 +277,10 @@ export class SessionRuntime implements SessionHandle {
       this.actor.send({ type: 'WORKER.ERROR', message: (err as Error).message, retryable: true });
       return;
     }
+    await this.stopping;
+    // While waiting, the utterance may have been stopped or replaced, or the session closed.
+    const snapshot = this.actor.getSnapshot();
+    if (snapshot.status !== 'active' || snapshot.context.utterance?.id !== utteranceId) return;
     const call = binding.client.synthesize(binding.sessionId, text, utteranceId);
     const synthesis: Synthesis = { utteranceId, text, call, stopped: false, textDone: 0 };
     this.synthesis = synthesis;
@@ -277,6 +308,8 @@ export class SessionRuntime implements SessionHandle {
     this.deps.log.warn({ err: err.message, worker: binding.client.addr }, 'Worker stream failed');
     this.failed.add(binding.client.addr);
     this.worker = undefined;
+    // The worker may still be alive (a lost stream, not a dead process): free its session slot.
+    binding.client.endSession(binding.sessionId).catch(() => undefined);
     synthesis.stopped = true;
     const rest = synthesis.text.slice(synthesis.textDone);
     if (rest.trim().length === 0) {

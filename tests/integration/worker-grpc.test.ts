@@ -292,6 +292,29 @@ describe('TTS worker over gRPC, real voice', () => {
       expect(next.at(-1)!.stats!.stopped).toBe(false);
     });
 
+    it('once STOP is acknowledged the session takes a new synthesis, even while the stopped stream cannot yet send its end', async () => {
+      const id = await sessions.open({ options: DETERMINISTIC });
+      const call = startSynthesis(client, id, TEXT_A);
+      await call.waitForFrames(3);
+      call.call.pause(); // the client stops reading: the worker's writes back up until it waits to write
+      let sent = -1;
+      let still = 0;
+      await waitUntil(async () => {
+        await api.getCapabilities();
+        const now = h.worker.sessions.get(id).active?.lastSequence ?? 0;
+        still = now === sent ? still + 1 : 0;
+        sent = now;
+        return still >= 3;
+      }, 'the worker to block writing');
+      expect((await api.control(id, Command.STOP)).success).toBe(true);
+      const next = await synthesizeAll(client, id, 'Stopped, and speaking again.', 20_000);
+      expect(frameProblems(next, id)).toEqual([]);
+      expect(next.at(-1)!.stats!.stopped).toBe(false);
+      call.call.resume();
+      const stopped = await withDeadline(call.done, 30_000, 'the stopped synthesis');
+      expect(stopped.at(-1)!.stats!.stopped).toBe(true);
+    });
+
     it('two sessions are isolated: one stays paused while the other streams to completion', async () => {
       const [a, b] = await Promise.all([sessions.open({ options: DETERMINISTIC }), sessions.open({ options: DETERMINISTIC })]);
       const callA = startSynthesis(client, a, TEXT_A);

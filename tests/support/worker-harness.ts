@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
-import { credentials, status, type ChannelOptions, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { credentials, status, type ChannelOptions, type ServerInterceptor, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { stringify as stringifyYaml } from 'yaml';
 import { loadWorkerConfig, type WorkerConfig } from '../../workers/tts/config.js';
 import {
@@ -99,6 +99,8 @@ export interface TestWorkerOptions {
   logLevel?: LogLevel;
   /** Log through a pino logger writing JSON lines into `harness.logs` (level `info` unless `logLevel` says). */
   captureLogs?: boolean;
+  /** gRPC server interceptors, e.g. a `WorkerTap` that records (and can fail) the calls the worker gets. */
+  interceptors?: ServerInterceptor[];
 }
 
 export interface WorkerHarness {
@@ -157,7 +159,7 @@ export async function startTestWorker(opts: TestWorkerOptions): Promise<WorkerHa
 
   let worker: RunningWorker;
   try {
-    worker = await startWorker(config, { logger, defaultMetrics: false });
+    worker = await startWorker(config, { logger, defaultMetrics: false, ...(opts.interceptors && { interceptors: opts.interceptors }) });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;

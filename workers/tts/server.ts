@@ -1,4 +1,4 @@
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerInterceptor } from '@grpc/grpc-js';
 import type { WorkerConfig } from './config.js';
 import { WorkerRegistration, workerAddr } from './discovery/registry.js';
 import { TTSServiceService } from './grpc/generated/tts.js';
@@ -25,6 +25,8 @@ export interface StartWorkerOptions {
   /** Prometheus process metrics; tests that start many workers in one process turn them off. */
   defaultMetrics?: boolean;
   models?: ModelManager;
+  /** gRPC server interceptors (tests observe the calls the worker receives; none by default). */
+  interceptors?: ServerInterceptor[];
 }
 
 /** Starts the TTS worker: models (preloaded and warm), gRPC on `port`, HTTP on `http_port`, discovery. */
@@ -48,7 +50,10 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
   await models.start();
   const sessions = new SessionStore(config.capabilities.max_concurrent_sessions);
 
-  const server = new Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
+  const server = new Server({
+    'grpc.max_receive_message_length': 1024 * 1024,
+    ...(options.interceptors && { interceptors: options.interceptors }),
+  });
   server.addService(TTSServiceService, createTtsService({ config, models, sessions, metrics, logger }));
   const grpcPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${config.host}:${config.port}`, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),

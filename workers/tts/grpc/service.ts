@@ -269,7 +269,11 @@ export function createTtsService(deps: ServiceDeps): TTSServiceServer {
           case Command.STOP:
             active.stoppedByControl = true;
             active.stream.stop();
-            return ack(session, 'stopped');
+            // The session is free for its next utterance now; the stopped stream only has its end
+            // marker left to send (which may wait on the connection).
+            ack(session, 'stopped');
+            session.active = undefined;
+            return;
           default:
             throw new InputError(status.INVALID_ARGUMENT, `unknown command ${JSON.stringify(command)}`);
         }
