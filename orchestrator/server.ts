@@ -30,6 +30,8 @@ export interface OrchestratorConfig {
   bargeInPolicy: BargeInPolicy;
   shortInterjectionMs?: number;
   maxBargeInMs?: number;
+  /** How long a session avoids a worker whose stream failed (default 5000 ms). */
+  failedWorkerRetryMs?: number;
   leadMs: number;
   logLevel: string;
   /** Live inspection hub at ws://<http>/inspect (INSPECT=0 turns it off). */
@@ -136,6 +138,7 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
       machineInput: { bargeInPolicy: config.bargeInPolicy, shortInterjectionMs: config.shortInterjectionMs, maxBargeInMs: config.maxBargeInMs },
       createVad: () => StreamingVad.create(),
       leadMs: config.leadMs,
+      ...(config.failedWorkerRetryMs !== undefined && { failedWorkerRetryMs: config.failedWorkerRetryMs }),
       log: logger.child({ session: conn.sessionId, transport, ...where }),
       ...(inspector && { inspect: inspector.inspect }),
       metrics,

@@ -12,6 +12,9 @@ import type { ClientMessage } from '../transports/websocket/protocol.js';
 import type { AudioFrame, TextChunk } from '../workers/tts/grpc/generated/tts.js';
 import type { OrchestratorMetrics } from './metrics.js';
 
+/** How long a session avoids a worker whose stream failed. */
+export const FAILED_WORKER_RETRY_MS = 5000;
+
 export interface SessionRuntimeDeps {
   conn: ClientConnection;
   discovery: WorkerDiscovery;
@@ -21,6 +24,8 @@ export interface SessionRuntimeDeps {
   machineInput: SessionInput;
   createVad?: () => Promise<StreamingVad>;
   leadMs: number;
+  /** How long this session avoids a worker whose stream failed (default FAILED_WORKER_RETRY_MS). */
+  failedWorkerRetryMs?: number;
   log: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
   /** Inspection (e.g. @statelyai/inspect's `inspect`), never given audio. */
   inspect?: (event: InspectionEvent) => void;
@@ -66,7 +71,8 @@ export class SessionRuntime implements SessionHandle {
   private worker: Promise<WorkerBinding> | undefined;
   private synthesis: Synthesis | undefined;
   private vad: Promise<StreamingVad> | undefined;
-  private readonly failed = new Set<string>();
+  /** Workers whose stream failed in this session → when; skipped for FAILED_WORKER_RETRY_MS. */
+  private readonly failedAt = new Map<string, number>();
   // ---- measurements only (never read by the session's behaviour) ----
   /** The first TEXT not yet taken by a synthesis (FAL start). */
   private textAt: number | undefined;
@@ -126,6 +132,13 @@ export class SessionRuntime implements SessionHandle {
       endWorkerSession: () => void this.endWorkerSession(),
       notifyState: ({ state }) => {
         deps.conn.send(stateMessage(state));
+        if (state === 'LISTENING' && this.pacer.isHeld) {
+          // A held (paused or barged-in) utterance ended without a STOP, e.g. by a worker error:
+          // its audio is dropped and the hold lifted, or the next reply would never play.
+          this.pacer.flush();
+          deps.conn.clearAudio?.();
+          if (this.synthesis) this.synthesis.stopped = true; // frames still in flight are dropped too
+        }
         if (state === 'SPEAKING' && this.releaseOnSpeaking) {
           this.releaseOnSpeaking = false;
           this.pacer.release();
@@ -232,9 +245,20 @@ export class SessionRuntime implements SessionHandle {
     if (old) void old.then((b) => b.client.endSession(b.sessionId)).catch(() => undefined);
   }
 
+  /**
+   * Workers to skip: those that failed this session recently. Not for good: a worker that came
+   * back (a restart, a brief overload) serves the session again, which matters most with one
+   * static worker.
+   */
+  private recentlyFailed(): Set<string> {
+    const now = performance.now();
+    for (const [addr, at] of this.failedAt) if (now - at >= (this.deps.failedWorkerRetryMs ?? FAILED_WORKER_RETRY_MS)) this.failedAt.delete(addr);
+    return new Set(this.failedAt.keys());
+  }
+
   private async openWorker(): Promise<WorkerBinding> {
     const workers = await this.deps.discovery.list();
-    const info = chooseWorker(workers, { language: this.deps.language, model: this.voice, exclude: this.failed });
+    const info = chooseWorker(workers, { language: this.deps.language, model: this.voice, exclude: this.recentlyFailed() });
     if (!info) throw new Error('no healthy TTS worker is available');
     const client = this.deps.clients(info.addr);
     const sessionId = await client.startSession(this.voice);
@@ -285,13 +309,22 @@ export class SessionRuntime implements SessionHandle {
     const synthesis: Synthesis = { utteranceId, text, call, stopped: false, textDone: 0 };
     this.synthesis = synthesis;
     call.on('data', (frame: AudioFrame) => {
-      if (synthesis.stopped) return;
+      // A stream that is no longer the session's current one (stopped, failed over, or replaced)
+      // never reaches the pacer.
+      if (synthesis.stopped || this.synthesis !== synthesis) return;
       if (frame.audio.length > 0) {
         this.clientSequence += 1;
         this.pacer.enqueue({ pcm: frame.audio, sequence: this.clientSequence, utteranceId });
       }
       synthesis.textDone = Math.max(synthesis.textDone, frame.textDone);
-      if (frame.isFinal) this.pacer.end(utteranceId);
+      if (!frame.isFinal) return;
+      if (frame.stats?.stopped) {
+        // Stopped, but not by this session (its own STOP marks the synthesis stopped first):
+        // the worker is shutting down. The rest of the text goes to another worker.
+        this.onWorkerLost(synthesis, binding, new Error('it ended the stream: shutting down'));
+        return;
+      }
+      this.pacer.end(utteranceId);
     });
     call.on('error', (err: Error) => {
       if (synthesis.stopped) return;
@@ -306,7 +339,7 @@ export class SessionRuntime implements SessionHandle {
    */
   private onWorkerLost(synthesis: Synthesis, binding: WorkerBinding, err: Error): void {
     this.deps.log.warn({ err: err.message, worker: binding.client.addr }, 'Worker stream failed');
-    this.failed.add(binding.client.addr);
+    this.failedAt.set(binding.client.addr, performance.now());
     this.worker = undefined;
     // The worker may still be alive (a lost stream, not a dead process): free its session slot.
     binding.client.endSession(binding.sessionId).catch(() => undefined);
@@ -318,7 +351,8 @@ export class SessionRuntime implements SessionHandle {
     }
     void this.deps.discovery
       .list()
-      .then((workers) => chooseWorker(workers, { language: this.deps.language, model: this.voice, exclude: this.failed }))
+      // Never the worker that just failed, whatever the retry window: that is for later replies.
+      .then((workers) => chooseWorker(workers, { language: this.deps.language, model: this.voice, exclude: this.recentlyFailed().add(binding.client.addr) }))
       .catch(() => undefined)
       .then((next) => {
         if (!next) {
