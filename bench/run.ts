@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { bargeInSuite } from './suites/barge-in.js';
+import { browserSuite } from './suites/browser.js';
 import { e2eSuite } from './suites/e2e.js';
 import { engineSuite } from './suites/engine.js';
 import { ortOptionsSuite } from './suites/ort-options.js';
@@ -30,6 +31,8 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   vad: () => vadSuite({ trials }),
   e2e: () => e2eSuite({ trials, voice: values.voice }),
   'barge-in': () => bargeInSuite({ trials, voice: values.voice }),
+  browser: () => browserSuite({ trials, voice: values.voice, transport: 'websocket' }),
+  webrtc: () => browserSuite({ trials, voice: values.voice, transport: 'livekit' }),
 };
 const run = suites[values.suite];
 if (!run) {
@@ -38,3 +41,5 @@ if (!run) {
 }
 const result = await run();
 console.log(values.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
+// LiveKit's native client (webrtc suite) keeps handles open after its rooms are closed.
+process.exit(0);

@@ -6,7 +6,7 @@
  */
 import type { Room } from 'livekit-client';
 import { DATA_TOPIC, parseServerMessage, type ClientMessage } from '../shared/messages.js';
-import type { Transport, TransportDeps } from './transport.js';
+import { microphoneErrorMessage, type Transport, type TransportDeps } from './transport.js';
 import { initialGate } from './ws-transport.js';
 
 interface TokenResponse {
@@ -64,10 +64,14 @@ export class LiveKitTransport implements Transport {
     });
     await room.connect(token.url, token.token, { autoSubscribe: true });
     await room.startAudio();
-    await engine.startMicrophone({ send: false, gate: initialGate() });
+    try {
+      await engine.startMicrophone({ send: false, gate: initialGate() });
+    } catch (err) {
+      events.onMicrophoneError(microphoneErrorMessage(err));
+      return;
+    }
     const mic = engine.gatedMicTrack();
-    if (!mic) throw new Error('no microphone track to publish');
-    await room.localParticipant.publishTrack(mic, { source: Track.Source.Microphone, dtx: false, red: false, name: 'microphone' });
+    if (mic) await room.localParticipant.publishTrack(mic, { source: Track.Source.Microphone, dtx: false, red: false, name: 'microphone' });
   }
 
   send(message: ClientMessage): void {

@@ -97,6 +97,10 @@ async function start(): Promise<void> {
       },
       onMessage,
       onTextUpdate: updateItem,
+      onMicrophoneError: (message) => {
+        hooks.error = `microphone: ${message}`;
+        addItem('error', `No microphone: ${message}. You can still type; talking over the voice will not interrupt it.`);
+      },
     });
     $('start-panel').hidden = true;
     $('chat-panel').hidden = false;
@@ -110,10 +114,7 @@ async function start(): Promise<void> {
     const message = err instanceof Error ? err.message : String(err);
     hooks.error = message;
     startButton.disabled = false;
-    startHint.textContent =
-      err instanceof DOMException && err.name === 'NotAllowedError'
-        ? 'Microphone permission was refused: allow it in the address bar and try again.'
-        : `Could not start: ${message}`;
+    startHint.textContent = `Could not start: ${message}`;
     connection.dataset.status = 'failed';
     connection.textContent = 'failed';
   }

@@ -22,6 +22,7 @@ export type { BargeInRecord, TextRecord };
 
 export interface SessionEvents {
   onStatus(status: ConnectionStatus, detail?: string): void;
+  onMicrophoneError(message: string): void;
   onMessage(message: ServerMessage): void;
   onTextUpdate(record: TextRecord): void;
 }
@@ -60,6 +61,7 @@ export class ChatSession {
         this.status = s;
         events.onStatus(s, detail);
       },
+      onMicrophoneError: (message: string) => events.onMicrophoneError(message),
     };
     const deps = { config, engine, events: transportEvents };
     this.transport = config.livekit ? new LiveKitTransport(deps) : new WebSocketTransport(deps);
@@ -82,7 +84,12 @@ export class ChatSession {
     const session = new ChatSession(engine, config, events);
     ref.session = session;
     session.startMeters();
-    await session.transport.connect();
+    try {
+      await session.transport.connect();
+    } catch (err) {
+      session.close(); // no reconnect loop or open audio context behind a failed start
+      throw err;
+    }
     return session;
   }
 
@@ -127,7 +134,9 @@ export class ChatSession {
 
   private onAudible(at: number): void {
     const r = this.current;
-    if (r && r.firstFrameAt !== undefined && r.firstAudibleAt === undefined) {
+    // LiveKit mode sees no frames: the first audible output after the text is its first audio.
+    const started = r?.firstFrameAt !== undefined || (this.transport.kind === 'livekit' && r !== undefined && at > r.sentAt);
+    if (r && started && r.firstAudibleAt === undefined) {
       r.firstAudibleAt = at;
       this.events.onTextUpdate(r);
     }
@@ -228,15 +237,22 @@ export class ChatSession {
       const analyser = this.engine.outAnalyser;
       analyser.getFloatTimeDomainData(data);
       let sum = 0;
+      let first = -1;
       let last = -1;
       for (let i = 0; i < data.length; i += 1) {
         const s = data[i] as number;
         sum += s * s;
-        if (s > threshold || s < -threshold) last = i;
+        if (s > threshold || s < -threshold) {
+          if (first < 0) first = i;
+          last = i;
+        }
       }
       const db = sum > 0 ? 10 * Math.log10(sum / data.length) : -120;
       if (db > this.peakOutputDb) this.peakOutputDb = db;
-      if (last >= 0) this.analyserLastAudibleAt = performance.now() - ((data.length - 1 - last) / rate) * 1000;
+      const now = performance.now();
+      if (last >= 0) this.analyserLastAudibleAt = now - ((data.length - 1 - last) / rate) * 1000;
+      // The playback worklet reports first audio itself; the LiveKit path has only the analyser.
+      if (first >= 0 && this.transport.kind === 'livekit') this.onAudible(now - ((data.length - 1 - first) / rate) * 1000);
     }, 10);
   }
 

@@ -5,7 +5,7 @@
  * drops (the orchestrator restarting).
  */
 import { parseServerMessage, type ClientConfig, type ClientMessage } from '../shared/messages.js';
-import type { Transport, TransportDeps } from './transport.js';
+import { microphoneErrorMessage, type Transport, type TransportDeps } from './transport.js';
 
 /** Mic frames are dropped (not queued) while this much is waiting in the socket. */
 const MAX_BUFFERED = 64 * 1024;
@@ -35,7 +35,11 @@ export class WebSocketTransport implements Transport {
     await this.open();
     if (!this.micStarted) {
       this.micStarted = true;
-      await this.deps.engine.startMicrophone({ send: true, gate: initialGate() });
+      try {
+        await this.deps.engine.startMicrophone({ send: true, gate: initialGate() });
+      } catch (err) {
+        this.deps.events.onMicrophoneError(microphoneErrorMessage(err));
+      }
     }
   }
 
