@@ -39,6 +39,19 @@ describe('chunkSentences (stream mode)', () => {
     expectReassembles([s], chunks);
   });
 
+  it('cuts the second chunk at its word budget even when its clause is under twice that', () => {
+    // "hi," then an 11-word clause: later chunks could take a clause up to 2x their budget whole,
+    // the second may not (it has to be ready before the short first chunk has played).
+    const rest = ['a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'a7', 'a8', 'a9', 'a10', 'a11.'];
+    const s = sentence('hi,', ...rest);
+    const chunks = chunkSentences([s]);
+    expect(chunks[0]?.join('')).toBe('hi,');
+    expect(wordCount(chunks[1] as SentencePhonemes)).toBe(DEFAULT_CHUNK_POLICY.secondWords);
+    expectReassembles([s], chunks);
+    // The third chunk (budget 12) takes the rest of the clause whole.
+    expect(chunks).toHaveLength(3);
+  });
+
   it('makes the first clause of real speech the first chunk', () => {
     const sentences = phonemize('Well, I think we should probably leave soon, before the weather turns.', { voice: 'en-us' });
     const chunks = chunkSentences(sentences);

@@ -80,7 +80,7 @@ async function inferencesDone(infer: { mock: { results: { value: unknown }[] } }
     seen = results.length;
     await Promise.all(results.map((r) => r.value));
     // The producer turns each chunk's audio into frames in slices, one event-loop turn apart,
-    // before it asks for the next inference: give it those turns (bounded, not timed).
+    // before it asks for the inference after the look-ahead: give it those turns (bounded, not timed).
     for (let k = 0; k < 200 && infer.mock.results.length === seen && stream.stats.chunks < n; k += 1) await ticks(1);
   }
 }
@@ -148,8 +148,21 @@ describe('PiperEngine with the test voice', () => {
     expect(firstDifference(a.subarray(0, other.length), other)).not.toBe(-1);
   });
 
+  it('an aborted inference leaves the model queue without running (a stopped stream\'s look-ahead)', async () => {
+    const ids = expectedChunkIds(voice, TEXT)[0] as number[];
+    const running = engine.model.inferTimed(ids);
+    const cancel = new AbortController();
+    const waiting = engine.model.inferTimed(ids, { signal: cancel.signal });
+    expect(engine.model.pending).toBe(2);
+    cancel.abort();
+    await expect(waiting).rejects.toThrow('inference cancelled');
+    expect(engine.model.pending).toBe(1);
+    expect((await running).audio.length).toBeGreaterThan(0);
+    expect(engine.model.pending).toBe(0);
+  });
+
   it('yields nothing while paused, and continues on resume', async () => {
-    const infer = vi.spyOn(engine.model, 'infer');
+    const infer = vi.spyOn(engine.model, 'inferTimed');
     try {
       const stream = engine.synthesize(TEXT);
       const it = stream[Symbol.asyncIterator]();
@@ -179,7 +192,7 @@ describe('PiperEngine with the test voice', () => {
   });
 
   it('holds the first frame when paused before any output', async () => {
-    const infer = vi.spyOn(engine.model, 'infer');
+    const infer = vi.spyOn(engine.model, 'inferTimed');
     try {
       const stream = engine.synthesize('Paused from the start, then resumed.');
       stream.pause();
@@ -325,7 +338,7 @@ describe('PiperEngine with the test voice', () => {
 
   it('bounds buffering with maxBufferedFrames yet delivers everything', async () => {
     const reference = pcm(await collect(engine.synthesize(TEXT)));
-    const infer = vi.spyOn(engine.model, 'infer');
+    const infer = vi.spyOn(engine.model, 'inferTimed');
     try {
       const stream: SynthesisStream = engine.synthesize(TEXT, { maxBufferedFrames: 2 });
       const it = stream[Symbol.asyncIterator]();
@@ -334,9 +347,10 @@ describe('PiperEngine with the test voice', () => {
       if (!first.done) frames.push(first.value);
       await inferencesDone(infer, stream, 1);
       await ticks(5);
-      // The first chunk left more than 2 frames queued, so the next inference has not started.
+      // The first chunk left more than 2 frames queued: only its look-ahead (the second chunk)
+      // went to the model, nothing after it.
       expect(stream.buffered).toBeGreaterThan(2);
-      expect(infer).toHaveBeenCalledTimes(1);
+      expect(infer).toHaveBeenCalledTimes(2);
       for (;;) {
         const r = await it.next();
         if (r.done) break;

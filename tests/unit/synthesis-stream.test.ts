@@ -23,9 +23,9 @@ function scriptedModel(infer: (call: number, ids: readonly number[]) => Promise<
   let calls = 0;
   const model = {
     sampleRate: RATE,
-    infer: (ids: readonly number[]) => {
+    inferTimed: (ids: readonly number[]) => {
       calls += 1;
-      return infer(calls, ids);
+      return infer(calls, ids).then((audio) => ({ audio, ms: 0 }));
     },
   } as unknown as PiperModel;
   return { model, calls: () => calls };
@@ -88,16 +88,18 @@ describe('SynthesisStream', () => {
     };
     await take();
     await settle();
-    expect(calls()).toBe(1); // the first chunk's 16 frames exceed the bound: no second inference yet
+    // Chunk 2 went to the model as the look-ahead while chunk 1 ran; chunk 1's 16 frames exceed
+    // the bound, so nothing after that yet.
+    expect(calls()).toBe(2);
     // 15 whole frames are ready after one chunk (the resampler holds back its look-ahead); 1 taken.
     expect(stream.buffered).toBe(14);
     // Taking frames wakes the producer only once at most 4 are left (after 10 more takes).
     for (let k = 0; k < 9; k += 1) await take();
     await settle();
-    expect(calls()).toBe(1);
+    expect(calls()).toBe(2);
     await take();
     await settle();
-    expect(calls()).toBe(2);
+    expect(calls()).toBe(3);
     expect(stream.buffered).toBe(4 + FRAMES_PER_CHUNK);
     while (!(await take()).done);
     expect(calls()).toBe(4);
@@ -115,12 +117,12 @@ describe('SynthesisStream', () => {
     const it = stream[Symbol.asyncIterator]();
     expect((await it.next()).done).toBe(false);
     await settle();
-    expect(calls()).toBe(2); // the second inference is in flight
+    expect(calls()).toBe(3); // the second inference in flight, the third waiting as look-ahead
     stream.stop();
     gate.resolve();
     await settle();
     expect(await it.next()).toEqual({ done: true, value: undefined });
-    expect(calls()).toBe(2);
+    expect(calls()).toBe(3);
     expect(stream.buffered).toBe(0);
   });
 

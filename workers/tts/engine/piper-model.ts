@@ -39,6 +39,14 @@ export interface InferenceParams {
   speakerId?: number;
   /** Lower runs first when several wait (a deadline in performance.now() milliseconds). */
   priority?: number;
+  /** Aborting takes a waiting inference out of the queue (one already running completes). */
+  signal?: AbortSignal;
+}
+
+/** One inference's audio and the model time it took (thread run time, no queueing). */
+export interface TimedInference {
+  audio: Float32Array;
+  ms: number;
 }
 
 interface Job {
@@ -48,7 +56,7 @@ interface Job {
   sid: number | undefined;
   priority: number;
   seq: number;
-  resolve: (audio: Float32Array) => void;
+  resolve: (result: TimedInference) => void;
   reject: (err: Error) => void;
 }
 
@@ -144,10 +152,26 @@ export class PiperModel {
   }
 
   infer(ids: readonly number[], params: InferenceParams = {}): Promise<Float32Array> {
+    return this.inferTimed(ids, params).then((r) => r.audio);
+  }
+
+  inferTimed(ids: readonly number[], params: InferenceParams = {}): Promise<TimedInference> {
     if (this.released) return Promise.reject(new Error('model released'));
     if (this.failure) return Promise.reject(this.failure);
+    if (params.signal?.aborted) return Promise.reject(new Error('inference cancelled'));
     const inference = this.config.inference;
     return new Promise((resolve, reject) => {
+      const id = this.nextId;
+      params.signal?.addEventListener(
+        'abort',
+        () => {
+          const at = this.waiting.findIndex((j) => j.id === id);
+          if (at < 0) return; // running or done
+          this.waiting.splice(at, 1);
+          reject(new Error('inference cancelled'));
+        },
+        { once: true },
+      );
       this.waiting.push({
         id: this.nextId,
         ids,
@@ -176,7 +200,7 @@ export class PiperModel {
     const job = this.running;
     if (!job || job.id !== msg.id) return;
     this.running = undefined;
-    if (msg.type === 'result') job.resolve(msg.audio);
+    if (msg.type === 'result') job.resolve({ audio: msg.audio, ms: msg.ms });
     else job.reject(new Error(`inference failed: ${msg.message}`));
     this.pump();
   }

@@ -61,6 +61,7 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
   private consumerWaiter: Waiter | undefined;
   private producerWaiter: Waiter | undefined;
   private readonly maxBuffered: number;
+  private readonly cancel = new AbortController();
 
   constructor(
     private readonly model: PiperModel,
@@ -96,6 +97,7 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
 
   stop(): void {
     this.stoppedFlag = true;
+    this.cancel.abort(); // the look-ahead chunk waiting for the model is dropped
     this.queue.length = 0;
     this.wakeConsumer();
     this.wakeProducer();
@@ -127,23 +129,51 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
    * goes ahead of other streams' later chunks.
    */
   private deadline(): number {
-    if (this.stats.firstFrameAt === undefined) return this.stats.startedAt;
-    return this.stats.firstFrameAt + this.stats.audioMs;
+    const queuedAudio = this.stats.audioMs + this.inFlightAudioMs;
+    if (this.stats.firstFrameAt === undefined) return queuedAudio === 0 ? this.stats.startedAt : performance.now() + queuedAudio;
+    return this.stats.firstFrameAt + queuedAudio;
   }
+
+  /** Estimated audio of chunks submitted to the model and not yet returned. */
+  private inFlightAudioMs = 0;
+  /** Audio per phoneme id so far (a medium voice gives ~16 ms before anything is measured). */
+  private msPerId(): number {
+    return this.idsDone > 0 ? this.stats.audioMs / this.idsDone : 16;
+  }
+  private idsDone = 0;
 
   private async produce(): Promise<void> {
     const resampler = new StreamResampler(this.model.sampleRate, OUTPUT_SAMPLE_RATE);
     const framer = new Framer();
     let gain: number | undefined;
     try {
+      // Chunk k+1 waits in the model's queue while chunk k runs (with its deadline): when chunk
+      // k finishes, the model takes k+1 at once if it is the most urgent, instead of starting a
+      // long chunk of another stream in the moment between this stream's result and its next
+      // request (the model picks its next job synchronously when one finishes).
+      const submit = (at: number) => {
+        const chunk = this.chunks[at];
+        if (!chunk || this.stoppedFlag) return undefined;
+        const job = this.model.inferTimed(chunk.ids, { ...this.options.inference, priority: this.deadline(), signal: this.cancel.signal });
+        job.catch(() => undefined); // a cancelled look-ahead is never awaited
+        const estimate = chunk.ids.length * this.msPerId();
+        this.inFlightAudioMs += estimate;
+        return { job, estimate, ids: chunk.ids.length };
+      };
+      let next = submit(0);
       for (const [index, chunk] of this.chunks.entries()) {
-        if (this.stoppedFlag) break;
+        if (this.stoppedFlag || !next) break;
+        const current = next;
+        next = undefined;
         while (this.queue.length > this.maxBuffered && !this.stoppedFlag) {
           await new Promise<void>((r) => (this.producerWaiter = r));
         }
-        const t0 = performance.now();
-        const audio = await this.model.infer(chunk.ids, { ...this.options.inference, priority: this.deadline() });
-        this.stats.computeMs += performance.now() - t0;
+        if (this.stoppedFlag) break;
+        next = submit(index + 1);
+        const { audio, ms } = await current.job;
+        this.inFlightAudioMs -= current.estimate;
+        this.idsDone += current.ids;
+        this.stats.computeMs += ms;
         this.stats.audioMs += (audio.length / this.model.sampleRate) * 1000;
         this.stats.chunks += 1;
         if (this.stoppedFlag) break;
