@@ -14,6 +14,7 @@ import { voicepacksDir } from '../../workers/tts/voices/voicepack.js';
 import { requireRealVoice, startTestOrchestrator } from '../support/orchestrator-stack.js';
 import { parseCliArgs, validateUrl } from '../../clients/cli/args.js';
 import { readMicWav, WavFormatError } from '../../clients/cli/wav.js';
+import { NO_AUDIO_MESSAGE } from '../../clients/cli/playback.js';
 import { concat, msToSamples, readWavS16, speechKit, type SpeechKit } from '../fixtures/vad-signals.js';
 import { startTestWorker, type WorkerHarness } from '../support/worker-harness.js';
 
@@ -43,8 +44,8 @@ class Cli {
     proc.stderr?.on('data', onData);
     this.exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
   }
-  static start(args: string[], opts: { stdin?: 'pipe' | 'ignore' } = {}): Cli {
-    return new Cli(spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'] }));
+  static start(args: string[], opts: { stdin?: 'pipe' | 'ignore'; env?: NodeJS.ProcessEnv } = {}): Cli {
+    return new Cli(spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'], ...(opts.env && { env: opts.env }) }));
   }
   /** The CLI inside a pseudo-terminal (util-linux `script`), so it runs its interactive prompt. */
   static startTty(args: string[]): Cli {
@@ -150,6 +151,17 @@ describe('CLI client against a real worker + orchestrator', () => {
     expect(info.seconds).toBeGreaterThan(0.4);
     expect(info.seconds).toBeLessThan(4);
     expect(info.peak).toBeGreaterThan(1000);
+  });
+
+  it('playback with no audio player or device: says so once, keeps going, --out still written', async () => {
+    const out = join(dir, 'no-device.wav');
+    // A PATH without aplay, paplay or play: what a machine without audio looks like to the CLI.
+    const emptyPath = mkdtempSync(join(tmpdir(), 'cli-no-player-'));
+    const cli = track(Cli.start(['--host', url, '--text', 'Hello there.', '--text', 'And once more.', '--out', out], { env: { ...process.env, PATH: emptyPath } }));
+    expect(await cli.exitCode(60_000)).toBe(0);
+    expect(cli.out.split(NO_AUDIO_MESSAGE).length - 1).toBe(1);
+    expect(cli.out).toMatch(/\[utt 2\] done/);
+    expect(wavInfo(out).seconds).toBeGreaterThan(1);
   });
 
   it('stdin lines + --out-dir: one WAV per utterance', async () => {
