@@ -10,15 +10,14 @@
  * `oneshot` mode while the voice is speaking: exactly one sentence of speech passes.
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeWavFile } from '../../clients/cli/wav.js';
 import type { DuplexHooks } from '../../clients/web/src/shared/hook-types.js';
 import type { RunningOrchestrator } from '../../orchestrator/server.js';
 import { voicepacksDir } from '../../workers/tts/voices/voicepack.js';
-import { concat, msToSamples, speechKit, toBytes, type SpeechKit } from '../fixtures/vad-signals.js';
+import { speechKit, type SpeechKit } from '../fixtures/vad-signals.js';
 import { artifactPath, buildWebClient, collectPageErrors, launchChromium, requireChromium } from '../support/browser.js';
+import { ChatPages, httpBase, round, writeMicWav } from '../support/chat-page.js';
 import { REAL_VOICE, requireRealVoice, startTestOrchestrator } from '../support/orchestrator-stack.js';
 import { startTestWorker, type WorkerHarness } from '../support/worker-harness.js';
 
@@ -49,24 +48,21 @@ describe('browser client over WebSocket (real Chromium, orchestrator, worker and
   let stopOrch: RunningOrchestrator;
   let resumeOrch: RunningOrchestrator;
   let browser: Browser;
-  let context: BrowserContext;
+  let pages: ChatPages;
   let speech: SpeechKit;
-  const opened: Page[] = [];
-  const errors: string[] = [];
 
   beforeAll(async () => {
     requireRealVoice();
     requireChromium();
     speech = speechKit();
-    const mic = join(speech.dir, 'mic.wav');
-    writeWavFile(mic, [toBytes(concat(msToSamples(1500), speech.speak('Wait, stop, I have a question.'), msToSamples(500)))], 16_000);
+    const mic = writeMicWav(speech);
     const [dist, w] = await Promise.all([buildWebClient(), startTestWorker({ voicepacksDir: voicepacksDir(), defaultModel: REAL_VOICE })]);
     worker = w;
     const addr = [`grpc://${worker.target}`];
     stopOrch = await startTestOrchestrator(addr, { bargeInPolicy: 'stop', webDir: dist });
     resumeOrch = await startTestOrchestrator(addr, { bargeInPolicy: 'resume', webDir: dist });
     browser = await launchChromium(mic);
-    context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    pages = new ChatPages(await browser.newContext({ viewport: { width: 1280, height: 860 } }));
   }, 180_000);
 
   afterAll(async () => {
@@ -79,51 +75,13 @@ describe('browser client over WebSocket (real Chromium, orchestrator, worker and
     console.log(`[web-ws] ${JSON.stringify(figures)}`);
   });
 
-  /** page.waitForFunction that, on timeout, says what the page was doing. */
-  async function waitInPage(page: Page, fn: () => boolean | undefined, what: string, timeout = 30_000): Promise<void> {
-    try {
-      await page.waitForFunction(fn, null, { timeout, polling: 10 });
-    } catch (err) {
-      const seen = await page
-        .evaluate(() => {
-          const d = window.__duplex;
-          return JSON.stringify({ connection: d.connection, state: d.state, error: d.error, frames: d.framesReceived, events: d.events.slice(-8) });
-        })
-        .catch((e: unknown) => String(e));
-      throw new Error(`timed out waiting for ${what}: ${seen}; page errors: ${JSON.stringify(errors)}`, { cause: err });
-    }
-  }
+  const waitInPage = (page: Page, fn: () => unknown, what: string, timeout?: number) => pages.waitInPage(page, fn, what, { timeout });
+  const openChat = (o: RunningOrchestrator) => pages.open(o, 'websocket');
+  const say = (page: Page, text: string) => pages.say(page, text);
 
-  const httpBase = (o: RunningOrchestrator) => `http://127.0.0.1:${(o.http.server.address() as { port: number }).port}`;
-
-  /** Opens the chat page, clicks "Start voice chat" and waits for the session to listen. */
-  async function openChat(o: RunningOrchestrator): Promise<Page> {
-    const page = await context.newPage();
-    opened.push(page);
-    const pageErrors = collectPageErrors(page);
-    page.on('close', () => errors.push(...pageErrors));
-    // The page learns the (ephemeral) WebSocket port from GET /api/client-config; an orchestrator
-    // without that endpoint gets it on the URL instead (the page's override).
-    const viaConfig = (await fetch(`${httpBase(o)}/api/client-config`)).status === 200;
-    await page.goto(`${httpBase(o)}/?mic=gated${viaConfig ? '' : `&ws=${encodeURIComponent(`ws://127.0.0.1:${o.ws.port}/`)}`}`);
-    await page.click('#start');
-    await waitInPage(page, () => window.__duplex.connection === 'connected' && window.__duplex.state === 'LISTENING', 'the session to connect and listen');
-    expect(await page.evaluate(() => window.__duplex.mode)).toBe('websocket');
-    await expect.poll(() => page.locator('#state').textContent()).toBe('LISTENING');
-    return page;
-  }
-
-  async function say(page: Page, text: string): Promise<void> {
-    await page.fill('#text', text);
-    await page.press('#text', 'Enter');
-  }
-
-  /** Speaks through the fake microphone once, while the voice is speaking, and waits for the hold. */
+  /** Speaks through the fake microphone once, 0.8 s into the reply, and waits for the hold. */
   async function bargeIn(page: Page) {
-    await waitInPage(page, () => window.__duplex.framesReceived >= 40, '0.8 s of audio');
-    await page.evaluate(() => window.__duplex.mic.gate('oneshot'));
-    await waitInPage(page, () => window.__duplex.bargeIns[0]?.silentAfterMs !== undefined, 'BARGED_IN from the microphone speech');
-    const b = await page.evaluate(() => window.__duplex.bargeIns[0]!);
+    const b = await pages.bargeIn(page, 800);
     figures.silent_after_ms.push(round(b.silentAfterMs!));
     if (b.silentAfterVadMs !== undefined) figures.silent_after_vad_ms.push(round(b.silentAfterVadMs));
     figures.output_latency_ms.push(round(b.outputLatencyMs ?? 0));
@@ -166,8 +124,8 @@ describe('browser client over WebSocket (real Chromium, orchestrator, worker and
   });
 
   it('barge-in with the stop policy: the page is silent at once, then STOP; the live view follows it on the diagram', async () => {
-    const live = await context.newPage();
-    opened.push(live);
+    const live = await pages.context.newPage();
+    pages.opened.push(live);
     const liveErrors = collectPageErrors(live);
     await live.goto(`${httpBase(stopOrch)}/live.html`);
     await live.waitForSelector('#hub[data-status="connected"]');
@@ -239,11 +197,8 @@ describe('browser client over WebSocket (real Chromium, orchestrator, worker and
   });
 
   it('the pages logged no errors (a missing /api/client-config aside)', () => {
-    for (const p of opened) expect(p.isClosed()).toBe(true);
-    expect(errors.filter((e) => !e.includes('/api/client-config'))).toEqual([]);
+    for (const p of pages.opened) expect(p.isClosed()).toBe(true);
+    expect(pages.errors.filter((e) => !e.includes('/api/client-config'))).toEqual([]);
   });
 });
 
-function round(x: number): number {
-  return Math.round(x * 10) / 10;
-}

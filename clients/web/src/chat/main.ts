@@ -36,11 +36,14 @@ function addItem(kind: 'user' | 'system' | 'error', text: string): HTMLLIElement
 
 function describe(r: TextRecord): string {
   const parts: string[] = [];
-  if (r.firstFrameAt === undefined) parts.push('waiting for audio…');
+  // LiveKit mode sees no frames: its first audio is the analyser's, and the length is unknown.
+  const first = r.firstFrameAt ?? r.firstAudibleAt;
+  if (first === undefined) parts.push('waiting for audio…');
   else {
-    const seconds = `${((r.frames * 20) / 1000).toFixed(1)} s`;
-    parts.push(r.stoppedAt !== undefined ? `■ stopped after ${seconds}` : r.doneAt === undefined ? '▶ speaking…' : `✓ spoken, ${seconds}`);
-    parts.push(`first audio ${Math.round(r.firstFrameAt - r.sentAt)} ms`);
+    const seconds = r.frames > 0 ? `${((r.frames * 20) / 1000).toFixed(1)} s` : undefined;
+    if (r.stoppedAt !== undefined) parts.push(seconds ? `■ stopped after ${seconds}` : '■ stopped');
+    else parts.push(r.doneAt === undefined ? '▶ speaking…' : seconds ? `✓ spoken, ${seconds}` : '✓ spoken');
+    parts.push(`first audio ${Math.round(first - r.sentAt)} ms`);
   }
   return parts.join(' · ');
 }

@@ -202,7 +202,7 @@ export class ChatSession {
 
   private markStopped(at: number): void {
     const r = this.current;
-    if (!r || r.doneAt !== undefined || r.stoppedAt !== undefined || r.firstFrameAt === undefined) return;
+    if (!r || r.doneAt !== undefined || r.stoppedAt !== undefined || (r.firstFrameAt ?? r.firstAudibleAt) === undefined) return;
     r.stoppedAt = at;
     this.events.onTextUpdate(r);
   }
