@@ -3,15 +3,6 @@
  * The last stdout line with --json is one JSON object (fields per SPEC §9).
  */
 import { parseArgs } from 'node:util';
-import { bargeInSuite } from './suites/barge-in.js';
-import { browserSuite } from './suites/browser.js';
-import { e2eSuite } from './suites/e2e.js';
-import { engineSuite } from './suites/engine.js';
-import { ortOptionsSuite } from './suites/ort-options.js';
-import { resamplerSuite } from './suites/resampler.js';
-import { vadSuite } from './suites/vad.js';
-import { workerSuite } from './suites/worker.js';
-
 const { values } = parseArgs({
   options: {
     suite: { type: 'string', default: 'engine' },
@@ -23,16 +14,19 @@ const { values } = parseArgs({
 
 const trials = Number.parseInt(values.trials, 10);
 if (!Number.isInteger(trials) || trials < 1) throw new Error(`--trials must be a positive integer, got ${values.trials}`);
+// Each suite is imported only when run: the memory a suite reports (rss_mb) is then its own,
+// not that of every other suite's modules (the browser suites alone load Chromium's driver and
+// LiveKit's native client).
 const suites: Record<string, () => Promise<Record<string, unknown>>> = {
-  engine: () => engineSuite({ trials, voice: values.voice }),
-  resampler: () => resamplerSuite({ trials }),
-  'ort-options': () => ortOptionsSuite({ trials, voice: values.voice }),
-  worker: () => workerSuite({ trials, voice: values.voice }),
-  vad: () => vadSuite({ trials }),
-  e2e: () => e2eSuite({ trials, voice: values.voice }),
-  'barge-in': () => bargeInSuite({ trials, voice: values.voice }),
-  browser: () => browserSuite({ trials, voice: values.voice, transport: 'websocket' }),
-  webrtc: () => browserSuite({ trials, voice: values.voice, transport: 'livekit' }),
+  engine: async () => (await import('./suites/engine.js')).engineSuite({ trials, voice: values.voice }),
+  resampler: async () => (await import('./suites/resampler.js')).resamplerSuite({ trials }),
+  'ort-options': async () => (await import('./suites/ort-options.js')).ortOptionsSuite({ trials, voice: values.voice }),
+  worker: async () => (await import('./suites/worker.js')).workerSuite({ trials, voice: values.voice }),
+  vad: async () => (await import('./suites/vad.js')).vadSuite({ trials }),
+  e2e: async () => (await import('./suites/e2e.js')).e2eSuite({ trials, voice: values.voice }),
+  'barge-in': async () => (await import('./suites/barge-in.js')).bargeInSuite({ trials, voice: values.voice }),
+  browser: async () => (await import('./suites/browser.js')).browserSuite({ trials, voice: values.voice, transport: 'websocket' }),
+  webrtc: async () => (await import('./suites/browser.js')).browserSuite({ trials, voice: values.voice, transport: 'livekit' }),
 };
 const run = suites[values.suite];
 if (!run) {
