@@ -4,14 +4,26 @@ import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 
 /** A port nothing listens on right now (the OS picks it; a race with other processes is possible but rare). */
+/**
+ * A port that is free now, for a server a test starts later. Chosen below the kernel's ephemeral
+ * range (32768+ here): a port the OS gave away with `listen(0)` can be taken by another test's
+ * `listen(0)` before our server binds it (it happened: EADDRINUSE for a compose-stack worker),
+ * while nothing else picks ports in 20000–32767. Checked on all addresses, as services bind them.
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const port = 20_000 + Math.floor(Math.random() * 12_768);
+    const server = createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, () => resolve(true));
+    });
+    if (!bound) continue;
+    server.close();
+    await once(server, 'close');
+    return port;
+  }
+  throw new Error('no free port found in 20000-32767');
 }
 
 /** Polls `check` (no fixed sleeps: it returns as soon as the condition holds) until it is truthy or the deadline passes. */

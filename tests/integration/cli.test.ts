@@ -156,7 +156,7 @@ describe('CLI client against a real worker + orchestrator', () => {
   it('playback with no audio player or device: says so once, keeps going, --out still written', async () => {
     const out = join(dir, 'no-device.wav');
     // A PATH without aplay, paplay or play: what a machine without audio looks like to the CLI.
-    const emptyPath = mkdtempSync(join(tmpdir(), 'cli-no-player-'));
+    const emptyPath = mkdtempSync(join(dir, 'no-player-'));
     const cli = track(Cli.start(['--host', url, '--text', 'Hello there.', '--text', 'And once more.', '--out', out], { env: { ...process.env, PATH: emptyPath } }));
     expect(await cli.exitCode(60_000)).toBe(0);
     expect(cli.out.split(NO_AUDIO_MESSAGE).length - 1).toBe(1);

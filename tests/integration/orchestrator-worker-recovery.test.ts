@@ -5,78 +5,33 @@
  * - a worker shutting down gracefully mid-reply (its streams end "stopped" with a final marker)
  *   is a failover like a crash: the rest of the text plays on another worker.
  */
-import WebSocket from 'ws';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningOrchestrator } from '../../orchestrator/server.js';
 import { voicepacksDir } from '../../workers/tts/voices/voicepack.js';
-import { requireRealVoice, startTestOrchestrator } from '../support/orchestrator-stack.js';
+import { REAL_VOICE as VOICE, requireRealVoice, startTestOrchestrator } from '../support/orchestrator-stack.js';
+import { PathClient, type ServerMsg } from '../support/path-client.js';
 import { startTestWorker, type WorkerHarness } from '../support/worker-harness.js';
 import { WorkerTap } from '../support/worker-tap.js';
 
-const VOICE = 'en_US-joe-medium';
 const TEXT =
   'The museum opens at nine and the guided tour starts an hour later. After the storm passed, the children ran outside to splash in the puddles. Remember that the library closes early on holidays.';
+const T = 30_000;
 
-interface Msg {
-  type: string;
-  state?: string;
-  sequence?: number;
-  code?: string;
-  message?: string;
-}
-
-/** A WebSocket client recording every message, with waits on them (never sleeps). */
-class Client {
-  readonly messages: Msg[] = [];
-  private waiters: { pred: (m: Msg) => boolean; from: number; resolve: (m: Msg) => void }[] = [];
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (d) => {
-      const m = JSON.parse(d.toString()) as Msg;
-      this.messages.push(m);
-      const at = this.messages.length - 1;
-      this.waiters = this.waiters.filter((w) => (at >= w.from && w.pred(m) ? (w.resolve(m), false) : true));
-    });
-  }
-  static async connect(url: string): Promise<Client> {
-    const ws = new WebSocket(url);
-    const c = new Client(ws);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    return c;
-  }
-  next(pred: (m: Msg) => boolean, what: string, from = 0, timeoutMs = 30_000): Promise<Msg> {
-    const seen = this.messages.slice(from).find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`timed out waiting for ${what}; got ${this.messages.map((m) => m.state ?? m.code ?? m.type).join(' ')}`)),
-        timeoutMs,
-      );
-      this.waiters.push({ pred, from, resolve: (m) => (clearTimeout(timer), resolve(m)) });
-    });
-  }
-  send(m: object): void {
-    this.ws.send(JSON.stringify(m));
-  }
-}
+/** Waits for the first message from index `from` on matching `pred`. */
+const next = async (c: PathClient, pred: (m: ServerMsg) => boolean, what: string, from = 0, timeoutMs = T): Promise<ServerMsg> =>
+  (await c.waitFor(pred, what, timeoutMs, from)).msg;
 
 describe('session recovery from worker trouble', () => {
   const workers: WorkerHarness[] = [];
   const orchestrators: RunningOrchestrator[] = [];
-  const clients: Client[] = [];
+  const clients: PathClient[] = [];
 
   beforeAll(() => requireRealVoice(VOICE));
 
   afterEach(async () => {
-    for (const c of clients.splice(0)) c.ws.close();
+    for (const c of clients.splice(0)) await c.close();
     for (const o of orchestrators.splice(0)) await o.shutdown();
     for (const w of workers.splice(0)) await w.stop();
-  });
-
-  afterAll(async () => {
-    for (const w of workers) await w.stop();
   });
 
   it('a stream failing while PAUSED: error, LISTENING, and the next reply plays on the retried worker', async () => {
@@ -85,26 +40,26 @@ describe('session recovery from worker trouble', () => {
     workers.push(worker);
     const orch = await startTestOrchestrator([`grpc://${worker.target}`], { inspection: false, failedWorkerRetryMs: 0 });
     orchestrators.push(orch);
-    const c = await Client.connect(`ws://127.0.0.1:${orch.ws.port}`);
+    const c = await PathClient.connect(`ws://127.0.0.1:${orch.ws.port}`);
     clients.push(c);
-    await c.next((m) => m.state === 'LISTENING', 'LISTENING');
+    await next(c, (m) => m.state === 'LISTENING', 'LISTENING');
     const opened = await tap.waitFor((call) => call.rpc === 'StartSession', 'the prewarmed worker session', 20_000);
     const fault = tap.stallSynthesis(opened.sessionId, 'u1', 40);
 
-    c.send({ type: 'text', text: TEXT, is_final: true });
-    await c.next((m) => m.type === 'audio' && (m.sequence ?? 0) >= 5, 'audio of the first reply');
+    c.sendJson({ type: 'text', text: TEXT, is_final: true });
+    await next(c, (m) => m.type === 'audio' && (m.sequence ?? 0) >= 5, 'audio of the first reply');
     let mark = c.messages.length;
-    c.send({ type: 'control', command: 'PAUSE' });
-    await c.next((m) => m.state === 'PAUSED', 'PAUSED', mark);
+    c.sendJson({ type: 'control', command: 'PAUSE' });
+    await next(c, (m) => m.state === 'PAUSED', 'PAUSED', mark);
     await fault.arrived;
     fault.fail();
-    const err = await c.next((m) => m.type === 'error', 'worker_error', mark);
+    const err = await next(c, (m) => m.type === 'error', 'worker_error', mark);
     expect(err.code).toBe('worker_error');
-    await c.next((m) => m.state === 'LISTENING', 'LISTENING after the failure', mark);
+    await next(c, (m) => m.state === 'LISTENING', 'LISTENING after the failure', mark);
 
     mark = c.messages.length;
-    c.send({ type: 'text', text: 'Back again, loud and clear.', is_final: true });
-    await c.next((m) => m.type === 'done', 'done of the next reply', mark);
+    c.sendJson({ type: 'text', text: 'Back again, loud and clear.', is_final: true });
+    await next(c, (m) => m.type === 'done', 'done of the next reply', mark);
     const audio = c.messages.slice(mark).filter((m) => m.type === 'audio');
     expect(audio.length).toBeGreaterThan(40); // ~1.5 s of speech: the hold was lifted
     expect(audio.map((m) => m.sequence)).toEqual(audio.map((_, i) => i + 1));
@@ -116,18 +71,18 @@ describe('session recovery from worker trouble', () => {
     workers.push(a, b);
     const orch = await startTestOrchestrator([`grpc://${a.target}`, `grpc://${b.target}`], { inspection: false });
     orchestrators.push(orch);
-    const c = await Client.connect(`ws://127.0.0.1:${orch.ws.port}`);
+    const c = await PathClient.connect(`ws://127.0.0.1:${orch.ws.port}`);
     clients.push(c);
-    await c.next((m) => m.state === 'LISTENING', 'LISTENING');
-    c.send({ type: 'text', text: TEXT, is_final: true });
-    await c.next((m) => m.type === 'audio' && m.sequence === 25, 'half a second of the reply');
+    await next(c, (m) => m.state === 'LISTENING', 'LISTENING');
+    c.sendJson({ type: 'text', text: TEXT, is_final: true });
+    await next(c, (m) => m.type === 'audio' && m.sequence === 25, 'half a second of the reply');
     const busy = (h: WorkerHarness) => h.worker.sessions.ids().some((id) => h.worker.sessions.get(id).active !== undefined);
     const serving = [a, b].find(busy);
     if (!serving) throw new Error('no worker is synthesizing the reply');
     const cutAt = c.messages.length;
     void serving.worker.shutdown('test: graceful shutdown mid-reply');
 
-    await c.next((m) => m.type === 'done', 'done', cutAt, 60_000);
+    await next(c, (m) => m.type === 'done', 'done', cutAt, 60_000);
     const notice = c.messages.slice(cutAt).find((m) => m.type === 'error');
     expect(notice?.code).toBe('worker_error');
     expect(notice?.message, JSON.stringify(notice)).toMatch(/failed \(it ended the stream: shutting down\); continuing on grpc:\/\/127\.0\.0\.1/);
