@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FRAME_SAMPLES, type AudioFrame } from '../../workers/tts/engine/audio-frame.js';
 import type { PiperModel } from '../../workers/tts/engine/piper-model.js';
-import { SynthesisStream } from '../../workers/tts/engine/synthesis-stream.js';
+import { leadingSilence, SynthesisStream } from '../../workers/tts/engine/synthesis-stream.js';
 
 /**
  * SynthesisStream against a scripted model whose inference settles in microtasks (or when the
@@ -184,5 +184,43 @@ describe('SynthesisStream', () => {
     const frames = await collect(new SynthesisStream(model, [CHUNK, CHUNK, CHUNK], { maxBufferedFrames: 2 }));
     expect(frames).toHaveLength(3 * FRAMES_PER_CHUNK);
     expect(frames.filter((f) => f.final)).toHaveLength(1);
+  });
+
+  it('drops the first chunk\'s leading silence (keeping a 5 ms lead-in) and nothing of later chunks', async () => {
+    // 40 ms at -70 dBFS, then the tone; the second chunk opens with the same quiet stretch.
+    const quietThenTone = (ids: readonly number[]) => {
+      const audio = tone(ids);
+      audio.fill(0.0003, 0, 640);
+      return audio;
+    };
+    const samples = async (opts: { trimLeadingSilenceDb?: number }) => {
+      const model = scriptedModel(async (_call, ids) => quietThenTone(ids)).model;
+      const frames = await collect(new SynthesisStream(model, [CHUNK, CHUNK], opts));
+      return frames.reduce((n, f) => n + f.validSamples, 0);
+    };
+    const untouched = await samples({});
+    const trimmed = await samples({ trimLeadingSilenceDb: -60 });
+    // 35 ms at 48 kHz less (the resampler's edge may shift it by a few samples).
+    expect(Math.abs(untouched - trimmed - 35 * 48)).toBeLessThanOrEqual(4);
+  });
+});
+
+describe('leadingSilence', () => {
+  const at16k = (quietMs: number, level: number) => {
+    const audio = new Float32Array(16_000).fill(0.5);
+    audio.fill(level, 0, quietMs * 16);
+    return audio;
+  };
+  it('finds the first sample above the threshold, less the lead-in', () => {
+    expect(leadingSilence(at16k(30, 0), 16_000, -60)).toBe(25 * 16);
+    expect(leadingSilence(at16k(30, 0.0005), 16_000, -60)).toBe(25 * 16);
+  });
+  it('keeps audio above the threshold and a start shorter than the lead-in', () => {
+    expect(leadingSilence(at16k(30, 0.002), 16_000, -60)).toBe(0);
+    expect(leadingSilence(at16k(3, 0), 16_000, -60)).toBe(0);
+  });
+  it('never trims more than 200 ms, nor all of a silent chunk', () => {
+    expect(leadingSilence(at16k(500, 0), 16_000, -60)).toBe(195 * 16);
+    expect(leadingSilence(new Float32Array(800), 16_000, -60)).toBeLessThan(800);
   });
 });

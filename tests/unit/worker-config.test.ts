@@ -45,7 +45,7 @@ describe('loadWorkerConfig', () => {
         min_residency_seconds: 60,
         max_loaded: 3,
       },
-      audio: { loudness_target_lufs: null, chunking: 'stream' },
+      audio: { loudness_target_lufs: null, chunking: 'stream', trim_leading_silence_dbfs: -60 },
       limits: { max_text_chars: 5000 },
       log_level: 'info',
     });

@@ -58,6 +58,10 @@ const workerConfigSchema = z.strictObject({
         .refine((v) => v === null || (v < 0 && v >= -70), { error: 'must be between -70 and 0 LUFS (e.g. -16), or null' })
         .default(null),
       chunking: z.enum(['stream', 'sentence'], { error: (iss) => `expected "stream" or "sentence", got ${got(iss.input)}` }).default('stream'),
+      trim_leading_silence_dbfs: z
+        .preprocess(toNullableNumber, z.number({ error: (iss) => `expected a number or null, got ${got(iss.input)}` }).nullable())
+        .refine((v) => v === null || (v < 0 && v >= -90), { error: 'must be between -90 and 0 dBFS (e.g. -60), or null' })
+        .default(-60),
     })
     .prefault({}),
   limits: z.strictObject({ max_text_chars: positiveInt().default(5000) }).prefault({}),

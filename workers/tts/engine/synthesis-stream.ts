@@ -28,9 +28,31 @@ export interface StreamOptions {
   loudnessTarget?: number;
   /** Frames buffered ahead of the consumer before synthesis waits (bounds memory). */
   maxBufferedFrames?: number;
+  /**
+   * Drop the utterance's leading silence: samples before the first one above this level (dBFS),
+   * less a short lead-in. Off when undefined (Piper's audio untouched).
+   */
+  trimLeadingSilenceDb?: number;
 }
 
 type Waiter = () => void;
+
+/** Kept before the first audible sample, so a soft onset is not cut. */
+const TRIM_LEAD_IN_MS = 5;
+/** Never trimmed, whatever the level: an utterance that starts quietly on purpose keeps it. */
+const TRIM_MAX_MS = 200;
+
+/**
+ * Samples of leading silence to drop from an utterance's first chunk. Piper's output opens with
+ * 20-40 ms below -60 dBFS (measured on en_US-joe-medium): time the listener waits for nothing.
+ */
+export function leadingSilence(audio: Float32Array, sampleRate: number, thresholdDb: number): number {
+  const threshold = 10 ** (thresholdDb / 20);
+  const limit = Math.min(audio.length - 1, Math.round((TRIM_MAX_MS / 1000) * sampleRate));
+  let first = 0;
+  while (first < limit && Math.abs(audio[first] as number) <= threshold) first += 1;
+  return Math.max(0, first - Math.round((TRIM_LEAD_IN_MS / 1000) * sampleRate));
+}
 
 /** Native-rate samples resampled between event-loop turns (about 90 ms at 22.05 kHz). */
 const SLICE_SAMPLES = 2048;
@@ -170,16 +192,18 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
         }
         if (this.stoppedFlag) break;
         next = submit(index + 1);
-        const { audio, ms } = await current.job;
+        const { audio: modelAudio, ms } = await current.job;
         this.inFlightAudioMs -= current.estimate;
         this.idsDone += current.ids;
         this.stats.computeMs += ms;
-        this.stats.audioMs += (audio.length / this.model.sampleRate) * 1000;
+        this.stats.audioMs += (modelAudio.length / this.model.sampleRate) * 1000;
         this.stats.chunks += 1;
         if (this.stoppedFlag) break;
         // Set only now: while the last chunk is synthesized, the previous one's frames still
         // have audio after them.
         this.moreChunks = index < this.chunks.length - 1;
+        const trimDb = index === 0 ? this.options.trimLeadingSilenceDb : undefined;
+        const audio = trimDb === undefined ? modelAudio : modelAudio.subarray(leadingSilence(modelAudio, this.model.sampleRate, trimDb));
         if (this.options.loudnessTarget !== undefined && gain === undefined) {
           gain = gainToTarget(integratedLoudness(resampler.preview(audio)), this.options.loudnessTarget);
         }

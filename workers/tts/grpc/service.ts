@@ -54,7 +54,7 @@ export function createTtsService(deps: ServiceDeps): TTSServiceServer {
   // Plain numbers for GetCapabilities (prom-client values are read asynchronously).
   let framesSent = 0;
   const recentFal: number[] = [];
-  const defaults = { loudnessTarget: config.audio.loudness_target_lufs, chunking: config.audio.chunking };
+  const defaults = { loudnessTarget: config.audio.loudness_target_lufs, chunking: config.audio.chunking, trimLeadingSilenceDb: config.audio.trim_leading_silence_dbfs };
 
   async function runSynthesis(call: SynthesizeCall, session: WorkerSession, text: string, utteranceId: string | undefined): Promise<void> {
     const stream = session.lease.engine.synthesize(text, session.options);

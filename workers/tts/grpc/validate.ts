@@ -14,7 +14,7 @@ function scale(name: string, value: number | undefined, min: number, max: number
 /** Wire options to engine options, rejecting out-of-range values with INVALID_ARGUMENT. */
 export function synthesisOptionsFrom(
   wire: SynthesisOptions | undefined,
-  defaults: { loudnessTarget: number | null; chunking: 'stream' | 'sentence' },
+  defaults: { loudnessTarget: number | null; chunking: 'stream' | 'sentence'; trimLeadingSilenceDb?: number | null },
 ): SynthesizeOptions {
   const chunking = wire?.chunking || defaults.chunking;
   if (chunking !== 'stream' && chunking !== 'sentence') throw invalid(`chunking must be "stream" or "sentence" (got ${JSON.stringify(chunking)})`);
@@ -29,6 +29,7 @@ export function synthesisOptionsFrom(
     noiseW: scale('noise_w', wire?.noiseW, 0, 2),
     loudnessTarget: loudness,
     chunking: { mode: chunking },
+    ...(defaults.trimLeadingSilenceDb != null && { trimLeadingSilenceDb: defaults.trimLeadingSilenceDb }),
   };
 }
 
