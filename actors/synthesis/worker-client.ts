@@ -38,6 +38,10 @@ export class WorkerClient {
       'grpc.enable_http_proxy': 0,
       'grpc.use_local_subchannel_pool': 1,
     });
+    // Connect both now: otherwise the first PAUSE of a barge-in would wait for a TCP and HTTP/2
+    // handshake on the control connection (measured: the first acks took 10-20 ms, later 2-4).
+    this.client.getChannel().getConnectivityState(true);
+    this.controlClient.getChannel().getConnectivityState(true);
   }
 
   private unary<Req, Res>(

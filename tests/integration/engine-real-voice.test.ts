@@ -219,4 +219,20 @@ describe(`PiperEngine with the real voice ${VOICE_ID}`, () => {
       start = end;
     }
   });
+
+  it('trims the leading silence of the first chunk only, keeping a 5 ms lead-in, when asked', async () => {
+    const text = 'After the storm passed, the children ran outside to play.';
+    const opts = { noiseScale: 0, noiseW: 0 };
+    const untouched = pcm(await collect(engine.synthesize(text, opts)));
+    const trimmed = pcm(await collect(engine.synthesize(text, { ...opts, trimLeadingSilenceDb: -60 })));
+    const firstAbove = (x: Int16Array) => x.findIndex((v) => Math.abs(v) > 32767 * 10 ** (-60 / 20));
+    // Piper opens this sentence with ~60 ms below -60 dBFS; trimmed, it starts 5 ms before its first audible sample.
+    expect(firstAbove(untouched) / 48).toBeGreaterThan(30);
+    expect(firstAbove(trimmed) / 48).toBeGreaterThanOrEqual(4);
+    expect(firstAbove(trimmed) / 48).toBeLessThanOrEqual(6);
+    // Only that silence is gone: the rest is the same audio, sample for sample (to resampler rounding).
+    const cut = untouched.length - trimmed.length;
+    expect(Math.abs(cut - (firstAbove(untouched) - firstAbove(trimmed)))).toBeLessThanOrEqual(3);
+    expect(correlation(trimmed, untouched.subarray(cut), 2000, trimmed.length - 2000)).toBeGreaterThan(0.999);
+  });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { FRAME_SAMPLES, type AudioFrame } from '../../workers/tts/engine/audio-frame.js';
-import type { PiperModel } from '../../workers/tts/engine/piper-model.js';
-import { leadingSilence, SynthesisStream } from '../../workers/tts/engine/synthesis-stream.js';
+import type { ChunkOutput, PiperModel } from '../../workers/tts/engine/piper-model.js';
+import { leadingSilence } from '../../workers/tts/engine/silence.js';
+import { SynthesisStream } from '../../workers/tts/engine/synthesis-stream.js';
 
 /**
  * SynthesisStream against a scripted model whose inference settles in microtasks (or when the
@@ -10,28 +11,38 @@ import { leadingSilence, SynthesisStream } from '../../workers/tts/engine/synthe
  */
 
 const RATE = 16_000;
-/** 20 ids -> 20 x 256 samples at 16 kHz -> 15360 at 48 kHz = exactly 16 frames. */
+/** 20 ids -> 20 x 256 samples at 16 kHz -> 15360 at 48 kHz = exactly 16 frames (the model delivers 48 kHz). */
 const CHUNK = { ids: Array.from({ length: 20 }, () => 7) };
 const FRAMES_PER_CHUNK = (20 * 256 * 3) / FRAME_SAMPLES;
 
 interface ScriptedModel {
   model: PiperModel;
   calls: () => number;
+  /** The shaping asked for with each inference, and the streams closed. */
+  outputs: (ChunkOutput | undefined)[];
+  closed: number[];
 }
 
 function scriptedModel(infer: (call: number, ids: readonly number[]) => Promise<Float32Array>): ScriptedModel {
   let calls = 0;
+  let streams = 0;
+  const outputs: (ChunkOutput | undefined)[] = [];
+  const closed: number[] = [];
   const model = {
     sampleRate: RATE,
-    inferTimed: (ids: readonly number[]) => {
+    openStream: () => (streams += 1),
+    closeStream: (id: number) => closed.push(id),
+    inferTimed: (ids: readonly number[], params: { output?: ChunkOutput }) => {
       calls += 1;
-      return infer(calls, ids).then((audio) => ({ audio, ms: 0 }));
+      outputs.push(params.output);
+      return infer(calls, ids).then((audio) => ({ audio, ms: 0, modelSamples: ids.length * 256 }));
     },
   } as unknown as PiperModel;
-  return { model, calls: () => calls };
+  return { model, calls: () => calls, outputs, closed };
 }
 
-const tone = (ids: readonly number[]) => Float32Array.from({ length: ids.length * 256 }, (_, i) => 0.3 * Math.sin(i / 5));
+/** What the model delivers for `ids`: 48 kHz audio, 768 samples per id. */
+const tone = (ids: readonly number[]) => Float32Array.from({ length: ids.length * 768 }, (_, i) => 0.3 * Math.sin(i / 15));
 const instant = () => scriptedModel(async (_call, ids) => tone(ids));
 
 async function settle(turns = 50): Promise<void> {
@@ -65,9 +76,8 @@ describe('SynthesisStream', () => {
       for await (const f of new SynthesisStream(model, [CHUNK, CHUNK])) got.push(f);
     })();
     await settle();
-    // Everything framed from chunk 1 is out (the resampler keeps a few samples of lookahead, so
-    // one frame's worth completes only with chunk 2), and none of it claims to be final.
-    expect(got).toHaveLength(FRAMES_PER_CHUNK - 1);
+    // Every frame of chunk 1 is out, and none of it claims to be final.
+    expect(got).toHaveLength(FRAMES_PER_CHUNK);
     expect(got.some((f) => f.final)).toBe(false);
     second.resolve(tone(CHUNK.ids));
     await done;
@@ -91,10 +101,10 @@ describe('SynthesisStream', () => {
     // Chunk 2 went to the model as the look-ahead while chunk 1 ran; chunk 1's 16 frames exceed
     // the bound, so nothing after that yet.
     expect(calls()).toBe(2);
-    // 15 whole frames are ready after one chunk (the resampler holds back its look-ahead); 1 taken.
-    expect(stream.buffered).toBe(14);
-    // Taking frames wakes the producer only once at most 4 are left (after 10 more takes).
-    for (let k = 0; k < 9; k += 1) await take();
+    // 16 frames are ready after one chunk; 1 taken.
+    expect(stream.buffered).toBe(15);
+    // Taking frames wakes the producer only once at most 4 are left (after 11 more takes).
+    for (let k = 0; k < 10; k += 1) await take();
     await settle();
     expect(calls()).toBe(2);
     await take();
@@ -186,22 +196,28 @@ describe('SynthesisStream', () => {
     expect(frames.filter((f) => f.final)).toHaveLength(1);
   });
 
-  it('drops the first chunk\'s leading silence (keeping a 5 ms lead-in) and nothing of later chunks', async () => {
-    // 40 ms at -70 dBFS, then the tone; the second chunk opens with the same quiet stretch.
-    const quietThenTone = (ids: readonly number[]) => {
-      const audio = tone(ids);
-      audio.fill(0.0003, 0, 640);
-      return audio;
-    };
-    const samples = async (opts: { trimLeadingSilenceDb?: number }) => {
-      const model = scriptedModel(async (_call, ids) => quietThenTone(ids)).model;
-      const frames = await collect(new SynthesisStream(model, [CHUNK, CHUNK], opts));
-      return frames.reduce((n, f) => n + f.validSamples, 0);
-    };
-    const untouched = await samples({});
-    const trimmed = await samples({ trimLeadingSilenceDb: -60 });
-    // 35 ms at 48 kHz less (the resampler's edge may shift it by a few samples).
-    expect(Math.abs(untouched - trimmed - 35 * 48)).toBeLessThanOrEqual(4);
+  it('asks the model for 48 kHz chunks of one stream in order, trimming only the first, and closes the stream', async () => {
+    const scripted = scriptedModel(async (_call, ids) => tone(ids));
+    await collect(new SynthesisStream(scripted.model, [CHUNK, CHUNK, CHUNK], { trimLeadingSilenceDb: -60 }));
+    expect(scripted.outputs).toEqual([
+      { stream: 1, rate: 48_000, first: true, last: false, trimDb: -60 },
+      { stream: 1, rate: 48_000, first: false, last: false, trimDb: -60 },
+      { stream: 1, rate: 48_000, first: false, last: true, trimDb: -60 },
+    ]);
+    expect(scripted.closed).toEqual([1]);
+    const untrimmed = scriptedModel(async (_call, ids) => tone(ids));
+    await collect(new SynthesisStream(untrimmed.model, [CHUNK]));
+    expect(untrimmed.outputs).toEqual([{ stream: 1, rate: 48_000, first: true, last: true }]);
+  });
+
+  it('closes the stream when stopped before its last chunk (the thread drops its resampler)', async () => {
+    const scripted = scriptedModel(async (_call, ids) => tone(ids));
+    const stream = new SynthesisStream(scripted.model, [CHUNK, CHUNK, CHUNK]);
+    for await (const _ of stream) {
+      stream.stop();
+    }
+    await settle();
+    expect(scripted.closed).toEqual([1]);
   });
 });
 

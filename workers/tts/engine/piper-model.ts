@@ -41,12 +41,32 @@ export interface InferenceParams {
   priority?: number;
   /** Aborting takes a waiting inference out of the queue (one already running completes). */
   signal?: AbortSignal;
+  /** Deliver the chunk shaped for a stream (resampled, trimmed) instead of at the voice's rate. */
+  output?: ChunkOutput;
+}
+
+/**
+ * How one chunk of a stream comes back from the inference thread, which keeps each stream's
+ * resampler state between its chunks. A stream's chunks must be submitted in order.
+ */
+export interface ChunkOutput {
+  /** From `PiperModel.openStream()`. */
+  stream: number;
+  /** Output sample rate. */
+  rate: number;
+  /** The stream's first chunk: fresh resampler state; leading silence trimmed if `trimDb` is set. */
+  first: boolean;
+  /** The stream's last chunk: the resampler's tail is flushed and its state dropped. */
+  last: boolean;
+  trimDb?: number;
 }
 
 /** One inference's audio and the model time it took (thread run time, no queueing). */
 export interface TimedInference {
   audio: Float32Array;
   ms: number;
+  /** Samples the model produced, at the voice's rate (before any shaping). */
+  modelSamples: number;
 }
 
 interface Job {
@@ -54,6 +74,7 @@ interface Job {
   ids: readonly number[];
   scales: [number, number, number];
   sid: number | undefined;
+  output: ChunkOutput | undefined;
   priority: number;
   seq: number;
   resolve: (result: TimedInference) => void;
@@ -63,7 +84,7 @@ interface Job {
 type ThreadMessage =
   | { type: 'ready' }
   | { type: 'released' }
-  | { type: 'result'; id: number; audio: Float32Array; ms: number }
+  | { type: 'result'; id: number; audio: Float32Array; ms: number; modelSamples: number }
   | { type: 'error'; id: number; message: string };
 
 const THREAD_URL = new URL('./inference-thread.js', import.meta.url);
@@ -77,6 +98,7 @@ export class PiperModel {
   private readonly waiting: Job[] = [];
   private running: Job | undefined;
   private nextId = 1;
+  private nextStream = 1;
   private released = false;
   private failure: Error | undefined;
 
@@ -104,7 +126,7 @@ export class PiperModel {
       enableMemPattern: t.memoryPattern,
       extra: { session: { 'intra_op.allow_spinning': t.spinning ? '1' : '0' } },
     };
-    const thread = new Worker(THREAD_URL, { workerData: { model, options } });
+    const thread = new Worker(THREAD_URL, { workerData: { model, options, sampleRate: config.audio.sample_rate } });
     await new Promise<void>((resolve, reject) => {
       const onMessage = (msg: ThreadMessage) => {
         if (msg.type !== 'ready') return;
@@ -177,6 +199,7 @@ export class PiperModel {
         ids,
         scales: [params.noiseScale ?? inference.noise_scale, params.lengthScale ?? inference.length_scale, params.noiseW ?? inference.noise_w],
         sid: this.numSpeakers > 1 ? (params.speakerId ?? 0) : undefined,
+        output: params.output,
         priority: params.priority ?? performance.now(),
         seq: this.nextId,
         resolve,
@@ -192,7 +215,7 @@ export class PiperModel {
     this.waiting.sort((a, b) => a.priority - b.priority || a.seq - b.seq);
     const job = this.waiting.shift() as Job;
     this.running = job;
-    this.thread.postMessage({ type: 'run', id: job.id, ids: [...job.ids], scales: job.scales, sid: job.sid });
+    this.thread.postMessage({ type: 'run', id: job.id, ids: [...job.ids], scales: job.scales, sid: job.sid, output: job.output });
   }
 
   private onMessage(msg: ThreadMessage): void {
@@ -200,9 +223,21 @@ export class PiperModel {
     const job = this.running;
     if (!job || job.id !== msg.id) return;
     this.running = undefined;
-    if (msg.type === 'result') job.resolve({ audio: msg.audio, ms: msg.ms });
+    if (msg.type === 'result') job.resolve({ audio: msg.audio, ms: msg.ms, modelSamples: msg.modelSamples });
     else job.reject(new Error(`inference failed: ${msg.message}`));
     this.pump();
+  }
+
+  /** A stream id for `ChunkOutput`; `closeStream` when the stream ends, however it ends. */
+  openStream(): number {
+    const id = this.nextStream;
+    this.nextStream += 1;
+    return id;
+  }
+
+  /** Drops a stream's state in the thread (a stopped stream never sends its last chunk). */
+  closeStream(stream: number): void {
+    if (!this.released && !this.failure) this.thread.postMessage({ type: 'drop', stream });
   }
 
   private fail(err: Error): void {

@@ -3,7 +3,6 @@ import { Framer, type RawFrame } from './framer.js';
 import { gainToTarget, integratedLoudness } from './loudness.js';
 import { floatToS16 } from './pcm.js';
 import type { InferenceParams, PiperModel } from './piper-model.js';
-import { StreamResampler } from './resampler.js';
 
 export interface SynthesisChunk {
   ids: number[];
@@ -37,26 +36,7 @@ export interface StreamOptions {
 
 type Waiter = () => void;
 
-/** Kept before the first audible sample, so a soft onset is not cut. */
-const TRIM_LEAD_IN_MS = 5;
-/** Never trimmed, whatever the level: an utterance that starts quietly on purpose keeps it. */
-const TRIM_MAX_MS = 200;
 
-/**
- * Samples of leading silence to drop from an utterance's first chunk. Piper's output opens with
- * 20-40 ms below -60 dBFS (measured on en_US-joe-medium): time the listener waits for nothing.
- */
-export function leadingSilence(audio: Float32Array, sampleRate: number, thresholdDb: number): number {
-  const threshold = 10 ** (thresholdDb / 20);
-  const limit = Math.min(audio.length - 1, Math.round((TRIM_MAX_MS / 1000) * sampleRate));
-  let first = 0;
-  while (first < limit && Math.abs(audio[first] as number) <= threshold) first += 1;
-  return Math.max(0, first - Math.round((TRIM_LEAD_IN_MS / 1000) * sampleRate));
-}
-
-/** Native-rate samples resampled between event-loop turns (about 90 ms at 22.05 kHz). */
-const SLICE_SAMPLES = 2048;
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * One utterance as an async iterable of 20 ms frames. Chunk k+1 is synthesized while the frames
@@ -165,9 +145,10 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
   private idsDone = 0;
 
   private async produce(): Promise<void> {
-    const resampler = new StreamResampler(this.model.sampleRate, OUTPUT_SAMPLE_RATE);
     const framer = new Framer();
+    const stream = this.model.openStream();
     let gain: number | undefined;
+    let priority = Number.NEGATIVE_INFINITY;
     try {
       // Chunk k+1 waits in the model's queue while chunk k runs (with its deadline): when chunk
       // k finishes, the model takes k+1 at once if it is the most urgent, instead of starting a
@@ -176,7 +157,16 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
       const submit = (at: number) => {
         const chunk = this.chunks[at];
         if (!chunk || this.stoppedFlag) return undefined;
-        const job = this.model.inferTimed(chunk.ids, { ...this.options.inference, priority: this.deadline(), signal: this.cancel.signal });
+        // Never earlier than this stream's previous chunk: the thread resamples them in order.
+        priority = Math.max(priority, this.deadline());
+        const output = {
+          stream,
+          rate: OUTPUT_SAMPLE_RATE,
+          first: at === 0,
+          last: at === this.chunks.length - 1,
+          ...(this.options.trimLeadingSilenceDb !== undefined && { trimDb: this.options.trimLeadingSilenceDb }),
+        };
+        const job = this.model.inferTimed(chunk.ids, { ...this.options.inference, priority, signal: this.cancel.signal, output });
         job.catch(() => undefined); // a cancelled look-ahead is never awaited
         const estimate = chunk.ids.length * this.msPerId();
         this.inFlightAudioMs += estimate;
@@ -192,38 +182,31 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
         }
         if (this.stoppedFlag) break;
         next = submit(index + 1);
-        const { audio: modelAudio, ms } = await current.job;
+        // Already at 48 kHz: the inference thread resamples (and trims the first chunk).
+        const { audio, ms, modelSamples } = await current.job;
         this.inFlightAudioMs -= current.estimate;
         this.idsDone += current.ids;
         this.stats.computeMs += ms;
-        this.stats.audioMs += (modelAudio.length / this.model.sampleRate) * 1000;
+        this.stats.audioMs += (modelSamples / this.model.sampleRate) * 1000;
         this.stats.chunks += 1;
         if (this.stoppedFlag) break;
         // Set only now: while the last chunk is synthesized, the previous one's frames still
         // have audio after them.
         this.moreChunks = index < this.chunks.length - 1;
-        const trimDb = index === 0 ? this.options.trimLeadingSilenceDb : undefined;
-        const audio = trimDb === undefined ? modelAudio : modelAudio.subarray(leadingSilence(modelAudio, this.model.sampleRate, trimDb));
         if (this.options.loudnessTarget !== undefined && gain === undefined) {
-          gain = gainToTarget(integratedLoudness(resampler.preview(audio)), this.options.loudnessTarget);
+          gain = gainToTarget(integratedLoudness(audio), this.options.loudnessTarget);
         }
-        // A chunk is seconds of audio; resampling it in one go would hold the event loop for
-        // ~15 ms, and with it a PAUSE. Slices of ~90 ms keep each stretch near 0.5 ms.
-        for (let offset = 0; offset < audio.length && !this.stoppedFlag; offset += SLICE_SAMPLES) {
-          if (offset > 0) await yieldToEventLoop();
-          const slice = audio.subarray(offset, offset + SLICE_SAMPLES);
-          this.enqueue(framer.push(floatToS16(resampler.push(slice), gain ?? 1)));
-        }
+        this.enqueue(framer.push(floatToS16(audio, gain ?? 1)));
         if (chunk.textEnd !== undefined) this.textDone = chunk.textEnd;
       }
       if (!this.stoppedFlag) {
-        this.enqueue(framer.push(floatToS16(resampler.finish(), gain ?? 1)));
         const last = framer.flush();
         if (last) this.enqueue([last]);
       }
     } catch (err) {
       this.failure = err;
     } finally {
+      this.model.closeStream(stream);
       this.producing = false;
       this.wakeConsumer();
     }
