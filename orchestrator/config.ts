@@ -42,6 +42,14 @@ const schema = z.strictObject({
   host: nonEmpty().default('0.0.0.0'),
   ws_port: port().default(8080),
   http_port: port().default(8081),
+  /**
+   * Where browsers open the WebSocket transport: empty = ws://<page host>:<ws_port>/; a path
+   * (`/ws`) = on the page's own origin, wss:// when the page is https (behind a proxy); or an
+   * absolute ws:// or wss:// URL.
+   */
+  ws_public_url: optionalText().refine((v) => v === '' || v.startsWith('/') || /^wss?:\/\/[^/]/.test(v), {
+    error: 'expected a path such as /ws, a ws:// or wss:// URL, or empty',
+  }),
   redis_url: z
     .string()
     .nullable()
@@ -71,6 +79,7 @@ export type OrchestratorFileConfig = z.output<typeof schema>;
 const ENV_OVERRIDES: Record<string, readonly string[]> = {
   ORCH_WS_PORT: ['ws_port'],
   ORCH_HTTP_PORT: ['http_port'],
+  WS_PUBLIC_URL: ['ws_public_url'],
   REDIS_URL: ['redis_url'],
   DEFAULT_MODEL: ['voice'],
   BARGE_IN_POLICY: ['barge_in', 'policy'],

@@ -23,6 +23,8 @@ export interface OrchestratorConfig {
   host: string;
   wsPort: number;
   httpPort: number;
+  /** What `/api/client-config` tells browsers about the WebSocket (see configs/orchestrator.yaml). */
+  wsPublicUrl?: string;
   redisUrl: string | null;
   staticWorkers: string[];
   voice: string;
@@ -51,6 +53,7 @@ export function orchestratorConfigFromEnv(env: NodeJS.ProcessEnv = process.env, 
     host: c.host,
     wsPort: c.ws_port,
     httpPort: c.http_port,
+    wsPublicUrl: c.ws_public_url,
     redisUrl: c.redis_url,
     staticWorkers: c.static_workers,
     voice: c.voice,
@@ -190,7 +193,7 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
     })),
   );
   await http.register(metricsPlugin, { metrics });
-  await http.register(clientConfigRoute, { livekitUrl: config.livekit?.publicUrl ?? null, wsPort: () => ws.port });
+  await http.register(clientConfigRoute, { livekitUrl: config.livekit?.publicUrl ?? null, wsPort: () => ws.port, wsUrl: config.wsPublicUrl ?? '' });
   await http.register(liveKitTokenRoute, {
     livekit: config.livekit ? { publicUrl: config.livekit.publicUrl, keys: { apiKey: config.livekit.apiKey, apiSecret: config.livekit.apiSecret } } : null,
     ensureAgent: async (room, identity) => {

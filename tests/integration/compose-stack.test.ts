@@ -254,6 +254,9 @@ describe('the Compose stack, run natively from docker-compose.yml', () => {
       expect(redirect.status, host).toBe(301);
       expect(redirect.headers.get('location'), host).toBe(`https://${host}:${webPort}/live.html?x=1`);
     }
+    // The page served through Caddy is told to open its WebSocket on its own origin's /ws.
+    const clientConfig = await httpsGet(`https://${site}:${webPort}/api/client-config`, ca);
+    expect(JSON.parse(clientConfig.body)).toMatchObject({ ws: { url: '/ws' } });
     const s = await Session.open(`wss://${site}:${webPort}/ws`, { ca });
     sessions.push(s);
     s.say('Through the proxy.');

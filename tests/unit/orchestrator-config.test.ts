@@ -61,6 +61,17 @@ describe('configs/orchestrator.yaml', () => {
     expect((error as Error).message).toContain('orchestrator config');
   });
 
+  it('takes ws_public_url as a path, a ws(s):// URL or empty, and rejects anything else', () => {
+    expect(orchestratorConfigFromEnv({}).wsPublicUrl).toBe('');
+    expect(orchestratorConfigFromEnv({ WS_PUBLIC_URL: '/ws' }).wsPublicUrl).toBe('/ws');
+    expect(orchestratorConfigFromEnv({ WS_PUBLIC_URL: 'wss://voice.example/ws' }).wsPublicUrl).toBe('wss://voice.example/ws');
+    for (const bad of ['ws', 'https://voice.example/ws', 'wss://']) {
+      expect(() => orchestratorConfigFromEnv({ WS_PUBLIC_URL: bad }), bad).toThrow(/ws_public_url.*expected a path such as \/ws/s);
+    }
+    // The Compose stack's file: browsers come in through Caddy's /ws.
+    expect(orchestratorConfigFromEnv({}, 'configs/orchestrator.docker.yaml').wsPublicUrl).toBe('/ws');
+  });
+
   it('names the file when it is missing', () => {
     expect(() => loadOrchestratorConfig(join(dir, 'nope.yaml'), {})).toThrow(/nope\.yaml[\s\S]*file not found/);
   });

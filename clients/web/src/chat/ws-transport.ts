@@ -4,23 +4,12 @@
  * the microphone as 16 kHz s16le binary frames. Reconnects with backoff when the connection
  * drops (the orchestrator restarting).
  */
-import { parseServerMessage, type ClientConfig, type ClientMessage } from '../shared/messages.js';
+import { parseServerMessage, type ClientMessage } from '../shared/messages.js';
 import { microphoneErrorMessage, type Transport, type TransportDeps } from './transport.js';
+import { webSocketUrl } from './ws-url.js';
 
 /** Mic frames are dropped (not queued) while this much is waiting in the socket. */
 const MAX_BUFFERED = 64 * 1024;
-
-/** `ws://<page host>:<port><path>`, or the configured absolute URL, or `?ws=` on the page. */
-export function webSocketUrl(config: ClientConfig, location: Location): string {
-  const override = new URLSearchParams(location.search).get('ws');
-  if (override) return override;
-  if (config.ws.url) return config.ws.url;
-  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  // In `npm run web:dev` (Vite's dev server, the only place with hot reload), Vite proxies /ws
-  // to the orchestrator's WebSocket port.
-  if (import.meta.hot) return `${scheme}//${location.host}/ws`;
-  return `${scheme}//${location.hostname}:${config.ws.port}${config.ws.path || '/'}`;
-}
 
 export class WebSocketTransport implements Transport {
   readonly kind = 'websocket' as const;
@@ -44,7 +33,8 @@ export class WebSocketTransport implements Transport {
   }
 
   private open(): Promise<void> {
-    const url = webSocketUrl(this.deps.config, window.location);
+    // In `npm run web:dev` (Vite's dev server, the only place with hot reload) Vite proxies /ws.
+    const url = webSocketUrl(this.deps.config, window.location, Boolean(import.meta.hot));
     this.deps.events.onStatus(this.attempt === 0 ? 'connecting' : 'reconnecting', url);
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url);
