@@ -51,7 +51,7 @@ USER node
 EXPOSE 7001 9090
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "scripts/healthcheck.mjs", "http://127.0.0.1:9090/health"]
-CMD ["node", "workers/tts/main.js"]
+CMD ["node", "--max-semi-space-size=2", "workers/tts/main.js"]
 
 # ---- orchestrator ------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS orchestrator

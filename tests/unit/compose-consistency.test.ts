@@ -8,6 +8,7 @@ import { validate as lintDockerfile } from 'dockerfile-utils';
 import ts from 'typescript';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WORKER_NODE_FLAGS } from '../../bench/worker-process.js';
 import { loadOrchestratorConfig } from '../../orchestrator/config.js';
 import { LIVEKIT_SERVER_VERSION } from '../helpers/livekit-server.js';
 import { loadWorkerConfig } from '../../workers/tts/config.js';
@@ -484,6 +485,15 @@ describe('docker-compose.yml agrees with the rest of the project', () => {
       expect(vpEnv?.getArgumentsContent()).toBe(`VOICEPACKS_DIR=${env(compose.services.tts0!).VOICEPACKS_DIR}`);
     });
 
+    it('the worker runs with the same Node flags everywhere: image, compose, `npm run worker`, the worker bench', () => {
+      const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
+      const flags = (argv: string[]) => argv.filter((a) => a.startsWith('--') && a !== '--import');
+      expect(flags(compose.services.tts0!.command as string[])).toEqual(WORKER_NODE_FLAGS);
+      expect(flags(JSON.parse(last('worker', 'CMD')!) as string[])).toEqual(WORKER_NODE_FLAGS);
+      expect(flags(scripts.worker!.split(/\s+/))).toEqual(WORKER_NODE_FLAGS);
+      expect(WORKER_NODE_FLAGS).toContain('--max-semi-space-size=2');
+    });
+
     it('the images\' production dependencies cover every package the services import', () => {
       const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
       // What the containers run: each service's compose command (compiled .js → its .ts source),
@@ -491,7 +501,8 @@ describe('docker-compose.yml agrees with the rest of the project', () => {
       const entries = new Set(['workers/tts/engine/inference-thread.js']);
       for (const svc of Object.values(compose.services)) {
         const argv = [...(svc.entrypoint ?? []), ...(svc.command ?? [])];
-        if (svc.build && argv[0] === 'node') entries.add(argv[1]!.replace(/\.js$/, '.ts'));
+        const script = argv.slice(1).find((a) => !a.startsWith('-'));
+        if (svc.build && argv[0] === 'node' && script) entries.add(script.replace(/\.js$/, '.ts'));
       }
       expect([...entries].sort()).toEqual(['orchestrator/main.ts', 'scripts/voices-download.ts', 'workers/tts/engine/inference-thread.js', 'workers/tts/main.ts']);
       const packages = new Map<string, string>(); // package → a file importing it
