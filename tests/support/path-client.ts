@@ -6,6 +6,7 @@
  * level, not their samples.
  */
 import WebSocket from 'ws';
+import { waitUntil } from './wait-until.js';
 
 export interface ServerMsg {
   type: string;
@@ -74,25 +75,7 @@ export class PathClient {
       for (let i = from; i < this.messages.length; i += 1) if (pred(this.messages[i]!)) return { index: i, msg: this.messages[i]! };
       return undefined;
     };
-    const hit = find();
-    if (hit) return Promise.resolve(hit);
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const found = find();
-        if (!found) return;
-        cleanup();
-        resolve(found);
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${this.describe(from)}`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-      };
-      this.listeners.add(check);
-    });
+    return waitUntil(find, this.listeners, timeoutMs, () => new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${this.describe(from)}`));
   }
 
   /** Resolves once the server has answered a ping sent now (so everything it sent before is here). */

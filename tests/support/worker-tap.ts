@@ -18,6 +18,7 @@
  */
 import { Metadata, ServerInterceptingCall, status, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
 import { Command, type AudioFrame, type ControlRequest, type EndSessionRequest, type StartSessionResponse, type TextChunk } from '../../workers/tts/grpc/generated/tts.js';
+import { waitUntil } from './wait-until.js';
 
 export type ControlName = 'PAUSE' | 'RESUME' | 'STOP' | 'RELOAD';
 
@@ -108,25 +109,7 @@ export class WorkerTap {
   /** Resolves with the first call (from index `from` of `calls`) matching `pred`; rejects at the deadline. */
   waitFor(pred: (c: WorkerCall) => boolean, what: string, timeoutMs: number, from = 0): Promise<WorkerCall> {
     const find = () => this.calls.slice(from).find(pred);
-    const found = find();
-    if (found) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const hit = find();
-        if (!hit) return;
-        cleanup();
-        resolve(hit);
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting at the worker for ${what}`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-      };
-      this.listeners.add(check);
-    });
+    return waitUntil(find, this.listeners, timeoutMs, () => new Error(`timed out after ${timeoutMs} ms waiting at the worker for ${what}`));
   }
 
   /** Holds the next StartSession before the worker's handler sees it (see the file header). */

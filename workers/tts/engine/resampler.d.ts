@@ -3,8 +3,6 @@ export declare class StreamResampler {
   readonly fromRate: number;
   readonly toRate: number;
   constructor(fromRate: number, toRate: number, taps?: number);
-  /** Resamples a block with fresh filter state, leaving this stream's state untouched. */
-  preview(input: Float32Array): Float32Array;
   push(input: Float32Array): Float32Array;
   /** Pads the look-ahead with silence: the stream's output then holds round(n * to / from) samples. */
   finish(): Float32Array;

@@ -107,18 +107,6 @@ export class StreamResampler {
     this.#bufferStart = -lead;
   }
 
-  /** Resamples a block with fresh filter state, leaving this stream's state untouched. */
-  /** @param {Float32Array} input @returns {Float32Array} */
-  preview(input) {
-    const probe = new StreamResampler(this.fromRate, this.toRate);
-    const head = probe.push(input);
-    const tail = probe.finish();
-    const out = new Float32Array(head.length + tail.length);
-    out.set(head);
-    out.set(tail, head.length);
-    return out;
-  }
-
   /** @param {Float32Array} input @returns {Float32Array} */
   push(input) {
     if (!this.#kernel) return input.slice();

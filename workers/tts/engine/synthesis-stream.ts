@@ -36,8 +36,6 @@ export interface StreamOptions {
 
 type Waiter = () => void;
 
-
-
 /**
  * One utterance as an async iterable of 20 ms frames. Chunk k+1 is synthesized while the frames
  * of chunk k are consumed. `pause` holds output before the next frame and `resume` continues at
