@@ -591,6 +591,8 @@ describe('test-voice worker: model management, logs, cancellation', () => {
     expect(typeof line!.warmup_ms).toBe('number');
     expect(line!.warmup_ms as number).toBeGreaterThanOrEqual(0);
     expect(typeof line!.load_ms).toBe('number');
+    // The test voice has no upsampling layer to prepare: the worker runs the voice's own file.
+    expect(line!.model_file).toBe(join(root, 'piper', A, `${A}.onnx`));
     expect(h.logs.some((l) => typeof l.msg === 'string' && l.msg.includes('ready'))).toBe(true);
   });
 
