@@ -1,6 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -162,6 +162,8 @@ describe('preparedModelPath', () => {
     const second = await preparedModelPath(model);
     expect(second.created).toBe(true);
     expect(second.path).not.toBe(first.path);
+    // The copy of the replaced file is gone; only the voice and its current copy remain.
+    expect(readdirSync(dir).sort()).toEqual([basename(second.path), 'voice.onnx'].sort());
   });
 
   it('uses the voice as it is when there is nothing to rewrite', async () => {
