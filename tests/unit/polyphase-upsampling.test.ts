@@ -122,6 +122,15 @@ describe('rewriteUpsampling (ConvTranspose as polyphase Conv)', () => {
     ['output padding', modelWith({ cin: 4, cout: 3, k: 4, stride: 2, pads: [1, 1], extra: [{ name: 'output_padding', type: INTS, ints: [1] }] })],
     ['opset 9 (Slice without range inputs)', modelWith({ cin: 4, cout: 3, k: 4, stride: 2, pads: [1, 1] }, 9)],
   ];
+  it('leaves a model with weights in a side file alone (a copy elsewhere would not find them)', () => {
+    const model = onnx.ModelProto.decode(modelWith({ cin: 4, cout: 3, k: 4, stride: 2, pads: [1, 1] }));
+    const first = model.graph?.initializer?.[0];
+    if (!first) throw new Error('test model has no initializer');
+    first.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    first.externalData = [{ key: 'location', value: 'weights.bin' }];
+    expect(rewriteUpsampling(onnx.ModelProto.encode(model).finish())).toEqual({ rewritten: 0 });
+  });
+
   for (const [label, model] of untouched) {
     it(`leaves a layer it cannot rewrite exactly alone: ${label}`, () => {
       expect(rewriteUpsampling(model)).toEqual({ rewritten: 0 });

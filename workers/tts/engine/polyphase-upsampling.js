@@ -124,6 +124,8 @@ export function rewriteUpsampling(bytes) {
   const opset = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
   // Slice with its ranges as inputs needs opset 10.
   if (!graph || !opset || num(opset.version) < 10) return { rewritten: 0 };
+  // Weights in a side file are found relative to the model; a copy written elsewhere would lose them.
+  if ((graph.initializer ?? []).some((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL)) return { rewritten: 0 };
   /** @type {Map<string, import('onnx-proto').onnx.ITensorProto>} */
   const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
   /** @type {import('onnx-proto').onnx.INodeProto[]} */
