@@ -97,6 +97,20 @@ describe('PCM conversion', () => {
     expect([...floatToS16(Float32Array.of(0.1, 0.3, -0.1))]).toEqual([3277, 9830, -3277]);
   });
 
+  it('rounds exactly as Math.round does, halves included', () => {
+    // Samples whose scaled value lands on k + 0.5: Math.round takes them up, negatives too (-2.5 -> -2).
+    const halves = Float32Array.from([-5, -3, -1, 1, 3, 5, 1001, -1001], (k) => (k + 0.5) / 32767);
+    let seed = 1;
+    const random = Float32Array.from({ length: 10_000 }, () => {
+      seed = (seed * 16_807) % 2_147_483_647;
+      return (seed / 2_147_483_647) * 2.4 - 1.2;
+    });
+    for (const input of [halves, random]) {
+      const want = Array.from(input, (x) => Math.max(-32768, Math.min(32767, Math.round(x * 32767))) + 0); // + 0: Int16 has no -0
+      expect([...floatToS16(input)]).toEqual(want);
+    }
+  });
+
   it('applies the gain before clipping', () => {
     expect([...floatToS16(Float32Array.of(0.5, -0.5, 0.25), 2)]).toEqual([32767, -32767, 16384]);
     expect([...floatToS16(Float32Array.of(0.9), 10)]).toEqual([32767]);
