@@ -2,8 +2,7 @@
 // process because decoding and re-encoding a 63 MB model holds ~140 MB for a moment, which
 // would otherwise stay in the worker's peak RSS. Usage: node prepare-model-process.js SRC DST
 // Prints {"rewritten": n}; writes DST (atomically) only when n > 0.
-import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { rewriteUpsampling } from './polyphase-upsampling.js';
 
 const [src, dst] = process.argv.slice(2);
@@ -20,11 +19,6 @@ if (bytes) {
   } catch (err) {
     rmSync(partial, { force: true }); // a full disk must not leave half a model behind
     throw err;
-  }
-  // Copies prepared from an earlier version of this voice file (same name, another key).
-  const prefix = `${basename(dst).replace(/\.polyphase-[^.]+\.onnx$/, '')}.polyphase-`;
-  for (const name of readdirSync(dirname(dst))) {
-    if (name.startsWith(prefix) && name.endsWith('.onnx') && name !== basename(dst)) rmSync(join(dirname(dst), name), { force: true });
   }
 }
 process.stdout.write(`${JSON.stringify({ rewritten })}\n`);

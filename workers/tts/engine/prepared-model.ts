@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +28,7 @@ export interface PreparedModel {
 const prepared = new Map<string, Promise<PreparedModel>>();
 
 /** Where the prepared copy goes: beside the voice if that is writable, else the temp directory. */
-export function defaultPreparedDirs(modelPath: string): string[] {
+function defaultPreparedDirs(modelPath: string): string[] {
   return [dirname(modelPath), join(tmpdir(), 'duplex-voice-models')];
 }
 
@@ -54,11 +54,25 @@ export function preparedModelPath(modelPath: string, dirs = defaultPreparedDirs(
   const memoKey = `${modelPath}:${key}:${dirs.join(':')}`;
   let result = prepared.get(memoKey);
   if (!result) {
-    const name = `${basename(modelPath, '.onnx')}.polyphase-${key}.onnx`;
-    result = prepare(modelPath, dirs.map((d) => join(d, name)));
+    result = prepare(modelPath, dirs.map((d) => join(d, `${copyPrefix(modelPath)}${key}.onnx`)));
     prepared.set(memoKey, result);
   }
   return result;
+}
+
+/** Prepared copies of `modelPath` are named this plus their key. */
+const copyPrefix = (modelPath: string) => `${basename(modelPath, '.onnx')}.polyphase-`;
+
+/** Copies made from an earlier version of the voice file (same name, another key). */
+function removeStaleCopies(modelPath: string, current: string): void {
+  const dir = dirname(current);
+  try {
+    for (const name of readdirSync(dir)) {
+      if (name.startsWith(copyPrefix(modelPath)) && name.endsWith('.onnx') && name !== basename(current)) rmSync(join(dir, name), { force: true });
+    }
+  } catch {
+    // Best effort: a stale copy left behind only costs disk space.
+  }
 }
 
 async function prepare(modelPath: string, places: string[]): Promise<PreparedModel> {
@@ -79,6 +93,7 @@ async function prepare(modelPath: string, places: string[]): Promise<PreparedMod
     const { stdout } = await run(process.execPath, [CHILD, modelPath, target], { maxBuffer: 1 << 16 });
     const { rewritten } = JSON.parse(stdout.trim()) as { rewritten: number };
     if (rewritten === 0) return unchanged();
+    removeStaleCopies(modelPath, target);
     return { path: target, prepared: true, created: true, ms: performance.now() - t0 };
   } catch (err) {
     return unchanged(`preparing ${modelPath} failed, using it as is: ${(err as Error).message.split('\n')[0]}`);
