@@ -13,23 +13,26 @@ export interface InferenceTuning {
    * peak RSS over 50 synthesized sentences (README, "Choices, measured").
    */
   memoryPattern: boolean;
-  /** Let ORT's threads busy-wait between parallel sections (faster, but burns the spare core). */
+  /** Let ORT's threads busy-wait between parallel sections instead of sleeping. */
   spinning: boolean;
 }
 
 /**
  * Defaults chosen by `npm run bench -- --suite ort-options` on the 2-core reference machine
  * (figures in the README): two intra-op threads beat one; all graph optimisations beat basic;
- * the arena is faster and, with glibc's allocator, lower in RSS than without it. Spinning
- * threads are no faster on a quiet machine but take the CPU the event loop needs to answer
- * PAUSE at once, so they are off.
+ * the arena is faster and, with glibc's allocator, lower in RSS than without it. Spinning (also
+ * onnxruntime's default, and the reference's): on a quiet host no faster, but when the VM's
+ * host takes CPU time (steal) a sleeping thread is slow to wake for each of a run's many
+ * parallel sections; measured then, spinning ran 17% faster (5 of 5 alternating pairs) with no
+ * worse control ack, first frame or concurrency in the worker bench. The threads run at a lower
+ * priority than the event loop (inference-thread.js), so a PAUSE still gets the CPU first.
  */
 export const DEFAULT_TUNING: InferenceTuning = {
   intraOpThreads: 2,
   graphOptimization: 'all',
   memoryArena: true,
   memoryPattern: false,
-  spinning: false,
+  spinning: true,
 };
 
 export interface InferenceParams {
