@@ -66,9 +66,11 @@ const copyPrefix = (modelPath: string) => `${basename(modelPath, '.onnx')}.polyp
 /** Copies made from an earlier version of the voice file (same name, another key). */
 function removeStaleCopies(modelPath: string, current: string): void {
   const dir = dirname(current);
+  const prefix = copyPrefix(modelPath);
+  const keep = basename(current);
   try {
     for (const name of readdirSync(dir)) {
-      if (name.startsWith(copyPrefix(modelPath)) && name.endsWith('.onnx') && name !== basename(current)) rmSync(join(dir, name), { force: true });
+      if (name.startsWith(prefix) && name.endsWith('.onnx') && name !== keep) rmSync(join(dir, name), { force: true });
     }
   } catch {
     // Best effort: a stale copy left behind only costs disk space.
