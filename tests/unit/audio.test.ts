@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import libsamplerate from '@alexanderolsen/libsamplerate-js';
 import { describe, expect, it } from 'vitest';
 import { FRAME_BYTES, FRAME_SAMPLES, frameBytes } from '../../workers/tts/engine/audio-frame.js';
@@ -236,6 +238,49 @@ describe('StreamResampler', () => {
     expect(Math.abs(reference.length - ours.length)).toBeLessThanOrEqual(2);
     expect(best.lag).toBe(0);
     expect(best.snr).toBeGreaterThan(50);
+  });
+
+  it('gives the same samples with the SIMD kernel as with the JavaScript loop, chunk by chunk', () => {
+    // Pseudo-random but fixed: speech-like spectrum plus broadband noise, uneven chunk sizes.
+    let seed = 12345;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5;
+    for (const [from, to] of [[22_050, 48_000], [16_000, 48_000], [48_000, 16_000], [44_100, 48_000]] as const) {
+      const input = Float32Array.from({ length: 2 * from }, (_, i) => 0.4 * Math.sin(i * 0.05) + 0.3 * random());
+      const sizes: number[] = [];
+      for (let left = input.length; left > 0; ) {
+        const size = Math.min(left, Math.floor((random() + 0.5) * 4000));
+        sizes.push(size);
+        left -= size;
+      }
+      const run = (simd: boolean) => {
+        const r = new StreamResampler(from, to, undefined, { simd });
+        const parts: Float32Array[] = [];
+        let offset = 0;
+        for (const size of sizes) {
+          parts.push(r.push(input.subarray(offset, offset + size)));
+          offset += size;
+        }
+        parts.push(r.finish());
+        return concat(parts);
+      };
+      const js = run(false);
+      const simd = run(true);
+      expect(simd.length).toBe(js.length);
+      expect(simd.length).toBe(Math.round((input.length * to) / from));
+      let maxDiff = 0;
+      for (let i = 0; i < js.length; i += 1) maxDiff = Math.max(maxDiff, Math.abs((js[i] as number) - (simd[i] as number)));
+      // Only the order of float32 additions differs (8 lanes vs 4 running sums).
+      expect(maxDiff).toBeLessThan(1e-6);
+      expect(rms(simd)).toBeGreaterThan(0.1);
+    }
+  });
+
+  it('ships the SIMD kernel assembled from its source (resampler-kernel.wat)', () => {
+    const check = spawnSync(process.execPath, [fileURLToPath(new URL('../../scripts/build-resampler-kernel.mjs', import.meta.url)), '--check'], {
+      encoding: 'utf8',
+    });
+    expect(check.stderr).toBe('');
+    expect(check.status).toBe(0);
   });
 });
 

@@ -11,7 +11,11 @@
  *
  * Plain JavaScript (types in resampler.d.ts) because it runs in the inference thread, which
  * loads without a TypeScript loader in every runtime (node, tsx, vitest, the compiled images).
+ * The inner loop runs as WebAssembly SIMD (resampler-kernel.wat) where the runtime has it, which
+ * every supported Node does; the JavaScript loop below is the fallback and the tests' reference.
  */
+
+import { RESAMPLER_KERNEL_WASM } from './resampler-kernel.js';
 
 const DEFAULT_TAPS = 48;
 const KAISER_BETA = 8;
@@ -77,6 +81,50 @@ function kernelFor(fromRate, toRate, baseTaps) {
 }
 
 /**
+ * The SIMD kernel and its memory, one per thread (module state): coefficient tables are copied in
+ * once per rate pair, and each call copies the stream's pending input in and the outputs out.
+ * @typedef {{ memory: WebAssembly.Memory; produce: (...args: number[]) => void; tables: Map<Kernel, number>; top: number }} Simd
+ * @type {Simd | null | undefined} null: not available here
+ */
+let simd;
+
+/** @returns {Simd | null} */
+function simdKernel() {
+  if (simd !== undefined) return simd;
+  try {
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const bytes = Uint8Array.from(atob(RESAMPLER_KERNEL_WASM), (c) => c.charCodeAt(0));
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+    simd = { memory, produce: /** @type {Simd['produce']} */ (instance.exports.produce), tables: new Map(), top: 0 };
+  } catch {
+    simd = null; // no WebAssembly SIMD in this runtime: the JavaScript loop does the work
+  }
+  return simd;
+}
+
+/** @param {Simd} s @param {number} bytes */
+function ensureMemory(s, bytes) {
+  const missing = bytes - s.memory.buffer.byteLength;
+  if (missing > 0) s.memory.grow(Math.ceil(missing / 65536));
+}
+
+/** Byte offset of the kernel's coefficient table in the SIMD memory. @param {Simd} s @param {Kernel} kernel */
+function tableOffset(s, kernel) {
+  let offset = s.tables.get(kernel);
+  if (offset === undefined) {
+    offset = s.top;
+    s.top += kernel.coefficients.byteLength;
+    ensureMemory(s, s.top);
+    new Float32Array(s.memory.buffer, offset, kernel.coefficients.length).set(kernel.coefficients);
+    s.tables.set(kernel, offset);
+  }
+  return offset;
+}
+
+/** Outputs per SIMD call, so `start + count * down` stays within 32 bits. */
+const SIMD_CALL_OUTPUTS = 1 << 20;
+
+/**
  * Chunks pushed in order come out as one continuous signal with no added delay; `finish` pads the
  * look-ahead with silence so the output holds exactly round(n * to / from) samples.
  */
@@ -94,14 +142,21 @@ export class StreamResampler {
   #inputCount = 0;
   #outputCount = 0;
 
-  /** @param {number} fromRate @param {number} toRate */
-  constructor(fromRate, toRate, taps = DEFAULT_TAPS) {
+  /** @type {Simd | null} */
+  #simd;
+
+  /**
+   * @param {number} fromRate @param {number} toRate
+   * @param {{ simd?: boolean }} [options] `simd: false` forces the JavaScript loop
+   */
+  constructor(fromRate, toRate, taps = DEFAULT_TAPS, options = {}) {
     this.fromRate = fromRate;
     this.toRate = toRate;
     if (!(fromRate > 0 && toRate > 0) || !Number.isInteger(fromRate) || !Number.isInteger(toRate)) {
       throw new RangeError(`sample rates must be positive integers (got ${fromRate} -> ${toRate})`);
     }
     this.#kernel = fromRate === toRate ? undefined : kernelFor(fromRate, toRate, taps);
+    this.#simd = options.simd === false ? null : simdKernel();
     // Silence before the first sample, so the filter never reads before the buffer.
     const lead = this.#kernel?.half ?? 0;
     this.#buffer = new Float32Array(Math.max(lead, 1));
@@ -146,14 +201,32 @@ export class StreamResampler {
    * @param {number} available
    */
   #produce(available, limit = Number.POSITIVE_INFINITY) {
-    const { up, down, taps, half, coefficients } = /** @type {Kernel} */ (this.#kernel);
+    const { up, down, half } = /** @type {Kernel} */ (this.#kernel);
     const lastBase = available - half - 1;
     const possible = Math.max(0, Math.floor(((lastBase + 1) * up - 1) / down) + 1 - this.#outputCount);
     const count = Math.min(possible, limit);
     const out = new Float32Array(count);
+    if (this.#simd) this.#filterSimd(this.#simd, out);
+    else this.#filterJs(out);
+    this.#outputCount += count;
+    // Keep only the history the next output still needs.
+    const nextBase = Math.floor((this.#outputCount * down) / up);
+    const keepFrom = nextBase - half + 1 - this.#bufferStart;
+    if (keepFrom > 0) {
+      const drop = Math.min(keepFrom, this.#length);
+      this.#buffer.copyWithin(0, drop, this.#length);
+      this.#length -= drop;
+      this.#bufferStart += keepFrom;
+    }
+    return out;
+  }
+
+  /** Fills `out` with the next outputs, JavaScript loop. @param {Float32Array} out */
+  #filterJs(out) {
+    const { up, down, taps, half, coefficients } = /** @type {Kernel} */ (this.#kernel);
     const buffer = this.#buffer;
     let position = this.#outputCount * down;
-    for (let n = 0; n < count; n += 1) {
+    for (let n = 0; n < out.length; n += 1) {
       const base = Math.floor(position / up);
       const row = (position - base * up) * taps;
       const first = base - half + 1 - this.#bufferStart;
@@ -172,16 +245,26 @@ export class StreamResampler {
       out[n] = a0 + a1 + (a2 + a3);
       position += down;
     }
-    this.#outputCount += count;
-    // Keep only the history the next output still needs.
-    const nextBase = Math.floor((this.#outputCount * down) / up);
-    const keepFrom = nextBase - half + 1 - this.#bufferStart;
-    if (keepFrom > 0) {
-      const drop = Math.min(keepFrom, this.#length);
-      this.#buffer.copyWithin(0, drop, this.#length);
-      this.#length -= drop;
-      this.#bufferStart += keepFrom;
+  }
+
+  /** Fills `out` with the next outputs, SIMD kernel. @param {Simd} s @param {Float32Array} out */
+  #filterSimd(s, out) {
+    const kernel = /** @type {Kernel} */ (this.#kernel);
+    const { up, down, taps, half } = kernel;
+    const coef = tableOffset(s, kernel);
+    const input = s.top;
+    const output = input + this.#length * 4;
+    ensureMemory(s, output + out.length * 4);
+    new Float32Array(s.memory.buffer, input, this.#length).set(this.#buffer.subarray(0, this.#length));
+    for (let done = 0; done < out.length; done += SIMD_CALL_OUTPUTS) {
+      const count = Math.min(SIMD_CALL_OUTPUTS, out.length - done);
+      // The phase arithmetic restarts each call near zero (32-bit in the kernel); the whole
+      // input samples it skips move into `first`.
+      const position = (this.#outputCount + done) * down;
+      const base = Math.floor(position / up);
+      const first = base - half + 1 - this.#bufferStart;
+      s.produce(coef, input, output + done * 4, count, position - base * up, up, down, taps, first);
     }
-    return out;
+    out.set(new Float32Array(s.memory.buffer, output, out.length));
   }
 }
