@@ -121,8 +121,8 @@ function tableOffset(s, kernel) {
   return offset;
 }
 
-/** Outputs per SIMD call, so `start + count * down` stays within 32 bits. */
-const SIMD_CALL_OUTPUTS = 1 << 20;
+/** Outputs per SIMD call. */
+const SIMD_BLOCK = 16384;
 
 /**
  * Chunks pushed in order come out as one continuous signal with no added delay; `finish` pads the
@@ -247,24 +247,29 @@ export class StreamResampler {
     }
   }
 
-  /** Fills `out` with the next outputs, SIMD kernel. @param {Simd} s @param {Float32Array} out */
+  /**
+   * Fills `out` with the next outputs, SIMD kernel, in blocks: each block's input window is
+   * copied into the kernel's memory, which so stays small (~0.3 MB) however long a chunk is.
+   * @param {Simd} s @param {Float32Array} out
+   */
   #filterSimd(s, out) {
     const kernel = /** @type {Kernel} */ (this.#kernel);
     const { up, down, taps, half } = kernel;
     const coef = tableOffset(s, kernel);
     const input = s.top;
-    const output = input + this.#length * 4;
-    ensureMemory(s, output + out.length * 4);
-    new Float32Array(s.memory.buffer, input, this.#length).set(this.#buffer.subarray(0, this.#length));
-    for (let done = 0; done < out.length; done += SIMD_CALL_OUTPUTS) {
-      const count = Math.min(SIMD_CALL_OUTPUTS, out.length - done);
-      // The phase arithmetic restarts each call near zero (32-bit in the kernel); the whole
-      // input samples it skips move into `first`.
+    const output = input + (Math.ceil((SIMD_BLOCK * down) / up) + taps + 1) * 4;
+    ensureMemory(s, output + SIMD_BLOCK * 4);
+    for (let done = 0; done < out.length; done += SIMD_BLOCK) {
+      const count = Math.min(SIMD_BLOCK, out.length - done);
       const position = (this.#outputCount + done) * down;
       const base = Math.floor(position / up);
-      const first = base - half + 1 - this.#bufferStart;
-      s.produce(coef, input, output + done * 4, count, position - base * up, up, down, taps, first);
+      const lastBase = Math.floor((position + (count - 1) * down) / up);
+      const from = base - half + 1 - this.#bufferStart;
+      const to = lastBase - half + 1 - this.#bufferStart + taps;
+      new Float32Array(s.memory.buffer, input, to - from).set(this.#buffer.subarray(from, to));
+      // The kernel's phase arithmetic starts near zero each block (32-bit there).
+      s.produce(coef, input, output, count, position - base * up, up, down, taps, 0);
+      out.set(new Float32Array(s.memory.buffer, output, count), done);
     }
-    out.set(new Float32Array(s.memory.buffer, output, out.length));
   }
 }
