@@ -30,10 +30,13 @@ export async function buildServerInto(dir: string): Promise<void> {
   symlinkSync(join(REPO_ROOT, 'vendor'), join(dir, 'vendor'));
 }
 
-/** A block of `count` consecutive UDP ports that can all be bound right now. */
+/**
+ * A block of `count` consecutive UDP ports that can all be bound right now, below the kernel's
+ * ephemeral range (32768+), where WebRTC clients' own `bind(0)` sockets land.
+ */
 export async function freeUdpRange(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt += 1) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const base = 20_000 + Math.floor(Math.random() * (12_768 - count));
     const sockets: Socket[] = [];
     try {
       for (let p = base; p < base + count; p += 1) {
