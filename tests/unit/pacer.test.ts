@@ -327,8 +327,11 @@ describe('pacerActorLogic (XState callback actor)', () => {
   });
 });
 
-describe('OutputPacer on the real clock (loose sanity check)', () => {
-  it('keeps the 20 ms cadence over 60 frames with jitter p95 < 5 ms', async () => {
+describe('OutputPacer on the real clock', () => {
+  // Checks the real clock's wiring (absolute deadlines, the final spin never firing early); the
+  // anchoring rule itself is tested on the manual clock above, and jitter under load is a bench
+  // figure (`--suite e2e`). Nothing here depends on how busy the machine is: a stall only delays.
+  it('sends every frame, none before its slot on the 20 ms timeline, typically on time', async () => {
     const times: number[] = [];
     let done!: () => void;
     const drained = new Promise<void>((resolve) => (done = resolve));
@@ -341,13 +344,18 @@ describe('OutputPacer on the real clock (loose sanity check)', () => {
     pacer.end();
     await drained;
     const stats = pacer.stats();
-    console.log(`real-clock pacer jitter (ms): p50 ${stats.jitter.p50.toFixed(3)} p95 ${stats.jitter.p95.toFixed(3)} max ${stats.jitter.max.toFixed(3)}`);
+    console.log(`real-clock pacer jitter (ms): p50 ${stats.jitter.p50.toFixed(3)} p95 ${stats.jitter.p95.toFixed(3)} max ${stats.jitter.max.toFixed(3)}; underruns ${stats.underruns}`);
     expect(stats.framesSent).toBe(60);
-    expect(stats.underruns).toBe(0);
-    expect(stats.jitter.p95).toBeLessThan(5);
-    // 56 paced intervals after the 4-frame burst: total span ≈ 56 × 20 ms.
-    const span = (times.at(-1) ?? 0) - (times[0] ?? 0);
-    expect(span).toBeGreaterThan(56 * 20 - 1);
-    expect(span).toBeLessThan(56 * 20 + 20);
+    // After the 4-frame burst, frame k (k >= 4) is due 20 ms × (k - 3) after the first frame; a
+    // stall re-anchors the timeline later, never earlier.
+    const start = times[0] ?? 0;
+    const earliest = Math.min(...times.slice(4).map((t, i) => t - (start + 20 * (i + 1))));
+    expect(earliest).toBeGreaterThan(-1);
+    // A clock that wakes late every time shows in the median (its p95 is the bench's business: a
+    // loaded machine's stalls move it, as CI saw with 5.7 ms, but not the median). Measured with
+    // the clock's wait stretched 1.3x: p50 2.8 ms; a sound clock: ~0.02 ms.
+    expect(stats.jitter.p50).toBeLessThan(2);
+    // A clock that took the deadline for a delay would wait ~performance.now() ms per frame.
+    expect((times.at(-1) ?? 0) - start).toBeLessThan(56 * 20 + 200);
   });
 });
