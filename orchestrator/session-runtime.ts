@@ -81,6 +81,8 @@ export class SessionRuntime implements SessionHandle {
   private lastFrameAt: number | undefined;
   /** A VAD edge being handled (set around the VAD.SPEECH_START send). */
   private vadEdgeAt: number | undefined;
+  /** The client is gone: the VAD's closing flush and late audio must not reach the stopped actor. */
+  private closed = false;
   private bargeIn: BargeInTiming | undefined;
   private jitterSeen = 0;
 
@@ -407,15 +409,17 @@ export class SessionRuntime implements SessionHandle {
   }
 
   async onAudio(pcm: Buffer): Promise<void> {
-    if (!this.deps.createVad) return;
+    if (!this.deps.createVad || this.closed) return;
     this.vad ??= this.deps.createVad().then((vad) => {
       vad.on('speech_start', (e) => {
+        if (this.closed) return;
         this.deps.conn.send(vadMessage(true));
         this.vadEdgeAt = performance.now();
         this.actor.send({ type: 'VAD.SPEECH_START', at: e.at });
         this.vadEdgeAt = undefined; // the hold, if any, happened in the send
       });
       vad.on('speech_end', (e) => {
+        if (this.closed) return; // closing the VAD ends a speech segment still open
         this.deps.conn.send(vadMessage(false));
         this.actor.send({ type: 'VAD.SPEECH_END', at: e.at, speechMs: e.speechMs });
       });
@@ -425,6 +429,8 @@ export class SessionRuntime implements SessionHandle {
   }
 
   onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.actor.send({ type: 'TRANSPORT.CLOSED' });
     this.pacer.dispose();
     this.recordJitter();
