@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { credentials } from '@grpc/grpc-js';
-import { freePort } from '../tests/helpers/redis-server.js';
+import { freePort } from '../tests/helpers/ports.js';
 import { TTSServiceClient } from '../workers/tts/grpc/generated/tts.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));

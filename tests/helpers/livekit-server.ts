@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { freePort } from './redis-server.js';
+import { freePort } from './ports.js';
 
 /** The LiveKit server release the tests (and CI) build. */
 export const LIVEKIT_SERVER_VERSION = 'v1.13.5';

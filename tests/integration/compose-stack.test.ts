@@ -9,7 +9,8 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findLiveKitServer } from '../helpers/livekit-server.js';
 import { loadCompose, readEnvExample, type ComposeFile, type NativeMapping } from '../support/compose.js';
-import { freePort, waitFor } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/poll.js';
+import { freePort } from '../helpers/ports.js';
 import { allocatePorts, buildServerInto, CADDY_ADMIN_PORT, nativeCaddyCommand, nativeLivekitConfig, startServices, type RunningService } from '../support/native-stack.js';
 import { REAL_VOICE, requireRealVoice } from '../support/orchestrator-stack.js';
 

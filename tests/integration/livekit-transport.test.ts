@@ -11,7 +11,7 @@ import type { RunningOrchestrator, SessionEntry } from '../../orchestrator/serve
 import { voicepacksDir } from '../../workers/tts/voices/voicepack.js';
 import { concat, msToSamples, speechKit, type SpeechKit } from '../fixtures/vad-signals.js';
 import { startLiveKitServer, type LiveKitServer } from '../helpers/livekit-server.js';
-import { waitFor } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/poll.js';
 import { requireRealVoice, startTestOrchestrator, testLiveKitSettings } from '../support/orchestrator-stack.js';
 import { startTestWorker, type WorkerHarness } from '../support/worker-harness.js';
 

@@ -9,7 +9,7 @@ import { AccessToken } from 'livekit-server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TtsTrack } from '../../transports/livekit/tts-track.js';
 import { startLiveKitServer, type LiveKitServer } from '../helpers/livekit-server.js';
-import { waitFor } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/poll.js';
 
 const LOUD = 2000;
 

@@ -6,6 +6,7 @@
  * The real voice (en_US-joe-medium) is loaded once, by the `real voice` worker; everything that
  * does not need real speech runs on tiny synthetic test voices.
  */
+import { waitFor } from '../helpers/poll.js';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +36,6 @@ import {
   startTestWorker,
   statusName,
   synthesizeAll,
-  waitUntil,
   withDeadline,
   type StartSessionInput,
   type SynthesisCall,
@@ -126,7 +126,7 @@ describe('TTS worker over gRPC, real voice', () => {
    * arrived (the worker's count of sent frames equals what the client holds), and returns that count.
    */
   const settle = async (id: string, call: SynthesisCall): Promise<number> => {
-    await waitUntil(() => {
+    await waitFor(() => {
       const sent = h.worker.sessions.get(id).active?.lastSequence;
       return sent !== undefined && sent === maxSequence(call) && call.received.length === sent;
     }, 'the frames sent before the pause to arrive');
@@ -200,7 +200,7 @@ describe('TTS worker over gRPC, real voice', () => {
       expect(pause.lastSequence).toBeGreaterThanOrEqual(3);
 
       // The worker goes on synthesizing while paused: frames are ready but must be held back.
-      await waitUntil(() => (h.worker.sessions.get(id).active?.stream.buffered ?? 0) > 0, 'the worker to buffer frames while paused');
+      await waitFor(() => (h.worker.sessions.get(id).active?.stream.buffered ?? 0) > 0, 'the worker to buffer frames while paused');
       const held = await settle(id, call);
       expect(held).toBeLessThan(reference.length); // really mid-utterance
       for (let i = 0; i < 5; i++) {
@@ -234,7 +234,7 @@ describe('TTS worker over gRPC, real voice', () => {
         const call = startSynthesis(client, id, TEXT_A);
         await call.waitForFrames(3);
         call.call.pause();
-        await waitUntil(() => (h.worker.sessions.get(id).active?.stream.buffered ?? 0) > 0, 'the worker to back up');
+        await waitFor(() => (h.worker.sessions.get(id).active?.stream.buffered ?? 0) > 0, 'the worker to back up');
         await api.getCapabilities();
         return { id, call };
       };
@@ -299,7 +299,7 @@ describe('TTS worker over gRPC, real voice', () => {
       call.call.pause(); // the client stops reading: the worker's writes back up until it waits to write
       let sent = -1;
       let still = 0;
-      await waitUntil(async () => {
+      await waitFor(async () => {
         await api.getCapabilities();
         const now = h.worker.sessions.get(id).active?.lastSequence ?? 0;
         still = now === sent ? still + 1 : 0;
@@ -458,7 +458,7 @@ describe('TTS worker over gRPC, real voice', () => {
       expect(frameProblems(framesB, b)).toEqual([]);
       expect(pcmOf(framesB).equals(referencePcm)).toBe(true);
 
-      await waitUntil(() => h.worker.sessions.get(a).active === undefined, 'the cancelled session to become idle');
+      await waitFor(() => h.worker.sessions.get(a).active === undefined, 'the cancelled session to become idle');
       const again = await synthesizeAll(client, a, TEXT_A);
       expect(frameProblems(again, a)).toEqual([]);
       expect(pcmOf(again).equals(referencePcm)).toBe(true);
@@ -543,10 +543,10 @@ describe('TTS worker over gRPC, real voice', () => {
       await api.control(busy, Command.RESUME);
       const busyFrames = await withDeadline(busyCall.done, 30_000, 'the busy synthesis');
       expect(pcmOf(busyFrames).equals(referencePcm)).toBe(true);
-      await waitUntil(() => h.worker.sessions.ids().every((id) => h.worker.sessions.get(id).active === undefined), 'no active synthesis');
+      await waitFor(() => h.worker.sessions.ids().every((id) => h.worker.sessions.get(id).active === undefined), 'no active synthesis');
 
       // Timers: a few may belong to calls still winding down; a leak would be one per bad call.
-      await waitUntil(() => activeTimeouts() <= timeoutsBefore + 5, `Timeout handles to settle (before ${timeoutsBefore}, now ${activeTimeouts()})`);
+      await waitFor(() => activeTimeouts() <= timeoutsBefore + 5, `Timeout handles to settle (before ${timeoutsBefore}, now ${activeTimeouts()})`);
       expect(activeTimeouts()).toBeLessThanOrEqual(timeoutsBefore + 5);
 
       const after = await synthesizeAll(client, idle, TEXT_A);
@@ -768,7 +768,7 @@ describe('Redis discovery and graceful shutdown', () => {
   it('publishes worker:<name> with its gRPC address, resident models and metrics, and removes it on shutdown', async () => {
     const name = `disco-${process.pid}`;
     const x = await start(name);
-    const raw = await waitUntil(() => reader.get(`worker:${name}`), `worker:${name}`);
+    const raw = await waitFor(() => reader.get(`worker:${name}`), `worker:${name}`);
     const record = JSON.parse(raw) as WorkerRecord;
     expect(record.name).toBe(name);
     expect(record.addr).toBe(`grpc://127.0.0.1:${x.worker.grpcPort}`);

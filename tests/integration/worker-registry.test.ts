@@ -2,7 +2,9 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkerConfig } from '../../workers/tts/config.js';
 import { WorkerRegistration, workerAddr, type LiveWorkerState, type WorkerRecord, type WorkerRegistrationOptions } from '../../workers/tts/discovery/registry.js';
-import { freePort, startRedisServer, waitFor, type RedisServer } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/poll.js';
+import { freePort } from '../helpers/ports.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
 const CAPABILITIES = { streaming: true, languages: ['en_US'], cpu_ok: true, max_concurrent_sessions: 8 };
 

@@ -38,7 +38,8 @@ import { msToSamples, toBytes, type SpeechKit } from '../fixtures/vad-signals.js
 import { names, notified, workerCalls, type RecordedCall } from './machine-recorder.js';
 import { expectedStateMessages, specRowsFor } from './machine-spec.js';
 import { PathClient, type ServerMsg } from './path-client.js';
-import { waitUntil, withDeadline } from './worker-harness.js';
+import { waitFor } from '../helpers/poll.js';
+import { withDeadline } from './worker-harness.js';
 import type { Fault, WorkerCall, WorkerTap } from './worker-tap.js';
 
 export type OrchestratorProfile = 'main' | 'elapse';
@@ -185,7 +186,7 @@ export async function replayEndToEnd(path: SessionPath, stack: E2eStack): Promis
         // Only this session is opening, and sessions call StartSession only when they open.
         const refused = tap.refused.length;
         const started = () => tap.calls.slice(mark).find((c) => c.rpc === 'StartSession');
-        await waitUntil(() => started() ?? tap.refused.length > refused, 'the prewarm StartSession at the worker', T, 2);
+        await waitFor(() => started() ?? tap.refused.length > refused, 'the prewarm StartSession at the worker', T, 2);
         workerSession = started()?.sessionId ?? fail(path.id, `the worker refused the prewarm: ${tap.refused.at(-1) ?? ''}`);
       }
       return { client, wsSession: greeting.msg.session_id as string, workerSession, hold };
@@ -237,7 +238,7 @@ export async function replayEndToEnd(path: SessionPath, stack: E2eStack): Promis
   const checkRpcs = async (where: string, prefix = false): Promise<void> => {
     if (expectedRpcs.length > 0) {
       if (!workerSession) fail(where, `expected ${expectedRpcs.map(fmtRpc).join(', ')} without a worker session`);
-      await waitUntil(() => sessionCalls().length >= expectedRpcs.length, `${where}: worker calls ${expectedRpcs.map(fmtRpc).join(', ')} (got ${sessionCalls().map(fmtRpc).join(', ')})`, T);
+      await waitFor(() => sessionCalls().length >= expectedRpcs.length, `${where}: worker calls ${expectedRpcs.map(fmtRpc).join(', ')} (got ${sessionCalls().map(fmtRpc).join(', ')})`, T);
     }
     const got = sessionCalls().map(fmtRpc);
     if (!prefix && got.length !== expectedRpcs.length) fail(where, `worker calls ${JSON.stringify(got)}, expected ${JSON.stringify(expectedRpcs.map(fmtRpc))}`);
@@ -369,7 +370,7 @@ export async function replayEndToEnd(path: SessionPath, stack: E2eStack): Promis
       if (to === 'TERMINATED') {
         // The client closed its socket, so the TERMINATED message cannot reach it: the session
         // actor itself must have reached its final state.
-        await waitUntil(() => runtime.actor.getSnapshot().status === 'done', `${where}: the session actor to terminate`, T);
+        await waitFor(() => runtime.actor.getSnapshot().status === 'done', `${where}: the session actor to terminate`, T);
         const value = runtime.actor.getSnapshot().value;
         if (value !== 'TERMINATED') fail(where, `actor ended in ${JSON.stringify(value)}`);
       } else {
@@ -448,7 +449,7 @@ export async function replayEndToEnd(path: SessionPath, stack: E2eStack): Promis
       checkSilence(where);
       const before = sessionCalls().length;
       await client.close();
-      await waitUntil(() => runtime.actor.getSnapshot().status === 'done', `${where}: the session actor to terminate`, T);
+      await waitFor(() => runtime.actor.getSnapshot().status === 'done', `${where}: the session actor to terminate`, T);
       if (bound) await tap.waitFor((c) => c.rpc === 'EndSession' && c.sessionId === workerSession, `${where}: EndSession`, T);
       // After the path, the session may have moved on (a resumed utterance finished, a queued one
       // started) before the close: only these calls may follow.

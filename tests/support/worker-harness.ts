@@ -45,17 +45,6 @@ export const CHANNEL_OPTIONS: ChannelOptions = { 'grpc.enable_http_proxy': 0 };
 // ---------------------------------------------------------------------------------------------
 // Waiting
 
-/** Polls `check` until it returns something truthy; throws naming `what` once `timeoutMs` has passed. */
-export async function waitUntil<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000, intervalMs = 10): Promise<NonNullable<Awaited<T>>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<Awaited<T>>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
-
 /** Rejects with a message naming `what` if `promise` has not settled within `timeoutMs`. */
 export async function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

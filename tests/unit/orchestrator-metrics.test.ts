@@ -8,7 +8,7 @@ import { createOrchestratorMetrics, metricsPlugin, type OrchestratorMetrics } fr
 import { SessionRuntime } from '../../orchestrator/session-runtime.js';
 import type { ClientConnection } from '../../transports/websocket/server.js';
 import type { ServerMessage } from '../../transports/websocket/protocol.js';
-import { waitFor } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/poll.js';
 
 /** A worker client whose Synthesize streams are driven by the test. */
 function fakeWorker() {
