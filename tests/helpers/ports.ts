@@ -14,16 +14,17 @@ const PORT_SPAN = 12_768;
 const FORK_SLICES = 8;
 const handedOut = new Set<number>();
 
-function forkSlice(): { start: number; size: number } {
+/** This process's slice of the range (outside vitest, a random one). */
+const SLICE = ((): { start: number; size: number } => {
   const size = Math.floor(PORT_SPAN / FORK_SLICES);
   const pool = Number(process.env.VITEST_POOL_ID ?? process.env.VITEST_WORKER_ID ?? 0);
   const index = Number.isInteger(pool) && pool > 0 ? (pool - 1) % FORK_SLICES : Math.floor(Math.random() * FORK_SLICES);
   return { start: PORT_BASE + index * size, size };
-}
+})();
 
 /** A port that is free now and not yet handed out by this process, for a server a test starts later. Checked on all addresses, as services bind them. */
 export async function freePort(): Promise<number> {
-  const { start, size } = forkSlice();
+  const { start, size } = SLICE;
   for (let attempt = 0; attempt < 400; attempt += 1) {
     const port = start + Math.floor(Math.random() * size);
     if (handedOut.has(port)) continue;

@@ -6,11 +6,11 @@
 (module
   (memory (import "env" "memory") 1)
   ;; For n in [0, count): position = start + n * down, base = position / up (integer),
-  ;; out[n] = sum over j < taps of coef[(position - base * up) * taps + j] * input[base + first + j].
+  ;; out[n] = sum over j < taps of coef[(position - base * up) * taps + j] * input[base + j].
   ;; Pointers are byte offsets into memory; taps is a multiple of 8.
   (func (export "produce")
     (param $coef i32) (param $input i32) (param $out i32) (param $count i32)
-    (param $start i32) (param $up i32) (param $down i32) (param $taps i32) (param $first i32)
+    (param $start i32) (param $up i32) (param $down i32) (param $taps i32)
     (local $n i32) (local $position i32) (local $base i32) (local $c i32) (local $x i32) (local $end i32)
     (local $acc0 v128) (local $acc1 v128)
     (local.set $position (local.get $start))
@@ -24,7 +24,7 @@
               (i32.mul (i32.sub (local.get $position) (i32.mul (local.get $base) (local.get $up))) (local.get $taps))
               (i32.const 2))))
         (local.set $end (i32.add (local.get $c) (i32.shl (local.get $taps) (i32.const 2))))
-        (local.set $x (i32.add (local.get $input) (i32.shl (i32.add (local.get $base) (local.get $first)) (i32.const 2))))
+        (local.set $x (i32.add (local.get $input) (i32.shl (local.get $base) (i32.const 2))))
         (local.set $acc0 (v128.const f32x4 0 0 0 0))
         (local.set $acc1 (v128.const f32x4 0 0 0 0))
         ;; Two independent sums of four lanes each, so the multiply-adds overlap.

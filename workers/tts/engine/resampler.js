@@ -268,7 +268,7 @@ export class StreamResampler {
       const to = lastBase - half + 1 - this.#bufferStart + taps;
       new Float32Array(s.memory.buffer, input, to - from).set(this.#buffer.subarray(from, to));
       // The kernel's phase arithmetic starts near zero each block (32-bit there).
-      s.produce(coef, input, output, count, position - base * up, up, down, taps, 0);
+      s.produce(coef, input, output, count, position - base * up, up, down, taps);
       out.set(new Float32Array(s.memory.buffer, output, count), done);
     }
   }
