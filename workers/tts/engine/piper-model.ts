@@ -129,7 +129,9 @@ export class PiperModel {
       enableMemPattern: t.memoryPattern,
       extra: { session: { 'intra_op.allow_spinning': t.spinning ? '1' : '0' } },
     };
-    const thread = new Worker(THREAD_URL, { workerData: { model, options, sampleRate: config.audio.sample_rate } });
+    // The thread is plain JavaScript: without the parent's flags it skips loaders such as tsx,
+    // whose module hooks cost ~9 MB of RSS per thread (measured under `npm run worker`).
+    const thread = new Worker(THREAD_URL, { execArgv: [], workerData: { model, options, sampleRate: config.audio.sample_rate } });
     await new Promise<void>((resolve, reject) => {
       const onMessage = (msg: ThreadMessage) => {
         if (msg.type !== 'ready') return;
