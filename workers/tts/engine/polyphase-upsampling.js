@@ -115,26 +115,25 @@ function polyphaseWeights({ cin, cout, k, stride, w, b }) {
 }
 
 /**
- * @param {Uint8Array} bytes an ONNX model
- * @returns {{ rewritten: number; bytes?: Uint8Array }} the rewritten model, when any layer was rewritten
+ * The layers of one node list rewritten (nodes of a Loop body included: the windowed decoder
+ * stage runs there), new weights collected in `added`, the old ones' names in `replaced`.
+ * @param {import('onnx-proto').onnx.INodeProto[]} list
+ * @param {Map<string, import('onnx-proto').onnx.ITensorProto>} initializers
+ * @param {import('onnx-proto').onnx.ITensorProto[]} added
+ * @param {Set<string>} replaced
+ * @returns {{ nodes: import('onnx-proto').onnx.INodeProto[]; rewritten: number }}
  */
-export function rewriteUpsampling(bytes) {
-  const model = onnx.ModelProto.decode(bytes);
-  const graph = model.graph;
-  const opset = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
-  // Slice with its ranges as inputs needs opset 10.
-  if (!graph || !opset || num(opset.version) < 10) return { rewritten: 0 };
-  // Weights in a side file are found relative to the model; a copy written elsewhere would lose them.
-  if ((graph.initializer ?? []).some((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL)) return { rewritten: 0 };
-  /** @type {Map<string, import('onnx-proto').onnx.ITensorProto>} */
-  const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
+function rewriteNodes(list, initializers, added, replaced) {
   /** @type {import('onnx-proto').onnx.INodeProto[]} */
   const nodes = [];
-  /** @type {import('onnx-proto').onnx.ITensorProto[]} */
-  const added = [];
-  const replaced = new Set();
   let rewritten = 0;
-  for (const node of graph.node ?? []) {
+  for (const node of list) {
+    for (const a of node.attribute ?? []) {
+      if (!a.g) continue;
+      const inner = rewriteNodes(a.g.node ?? [], initializers, added, replaced);
+      a.g.node = inner.nodes;
+      rewritten += inner.rewritten;
+    }
     const p = node.opType === 'ConvTranspose' && (!node.domain || node.domain === 'ai.onnx') ? plan(node, initializers) : undefined;
     const output = node.output?.[0];
     if (!p || !output || (node.output ?? []).length !== 1) {
@@ -182,10 +181,50 @@ export function rewriteUpsampling(bytes) {
     for (const input of (node.input ?? []).slice(1)) replaced.add(input);
     rewritten += 1;
   }
-  if (rewritten === 0) return { rewritten: 0 };
+  return { nodes, rewritten };
+}
+
+/** @param {import('onnx-proto').onnx.INodeProto[]} nodes @param {Set<string>} into */
+function inputsOf(nodes, into) {
+  for (const n of nodes) {
+    for (const t of n.input ?? []) into.add(t);
+    for (const a of n.attribute ?? []) if (a.g) inputsOf(a.g.node ?? [], into);
+  }
+  return into;
+}
+
+/**
+ * Rewrites the model's upsampling layers in place.
+ * @param {import('onnx-proto').onnx.IModelProto} model
+ * @returns {number} layers rewritten
+ */
+export function rewriteModelUpsampling(model) {
+  const graph = model.graph;
+  const opset = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
+  // Slice with its ranges as inputs needs opset 10.
+  if (!graph || !opset || num(opset.version) < 10) return 0;
+  // Weights in a side file are found relative to the model; a copy written elsewhere would lose them.
+  if ((graph.initializer ?? []).some((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL)) return 0;
+  /** @type {Map<string, import('onnx-proto').onnx.ITensorProto>} */
+  const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
+  /** @type {import('onnx-proto').onnx.ITensorProto[]} */
+  const added = [];
+  const replaced = new Set();
+  const { nodes, rewritten } = rewriteNodes(graph.node ?? [], initializers, added, replaced);
+  if (rewritten === 0) return 0;
   // Drop the old weights unless something else reads them (ORT warns about unused initializers).
-  const stillUsed = new Set(nodes.flatMap((n) => n.input ?? []));
+  const stillUsed = inputsOf(nodes, new Set());
   graph.initializer = [...(graph.initializer ?? []).filter((t) => !replaced.has(t.name ?? '') || stillUsed.has(t.name ?? '')), ...added];
   graph.node = nodes;
-  return { rewritten, bytes: onnx.ModelProto.encode(model).finish() };
+  return rewritten;
+}
+
+/**
+ * @param {Uint8Array} bytes an ONNX model
+ * @returns {{ rewritten: number; bytes?: Uint8Array }} the rewritten model, when any layer was rewritten
+ */
+export function rewriteUpsampling(bytes) {
+  const model = onnx.ModelProto.decode(bytes);
+  const rewritten = rewriteModelUpsampling(model);
+  return rewritten === 0 ? { rewritten: 0 } : { rewritten, bytes: onnx.ModelProto.encode(model).finish() };
 }

@@ -1,24 +1,33 @@
-// Child process that writes a voice's prepared model (upsampling as polyphase Conv). A separate
-// process because decoding and re-encoding a 63 MB model holds ~140 MB for a moment, which
-// would otherwise stay in the worker's peak RSS. Usage: node prepare-model-process.js SRC DST
-// Prints {"rewritten": n}; writes DST (atomically) only when n > 0.
+// Child process that writes a voice's prepared model: the last decoder stage in windows
+// (windowed-decoder.js), then the upsampling as polyphase Conv (polyphase-upsampling.js). A
+// separate process because decoding and re-encoding a 63 MB model holds ~140 MB for a moment,
+// which would otherwise stay in the worker's peak RSS. Usage: node prepare-model-process.js SRC DST
+// Prints {"rewritten": n, "windowed": bool}; writes DST (atomically) only when anything changed.
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { rewriteUpsampling } from './polyphase-upsampling.js';
+import onnxProto from 'onnx-proto';
+import { rewriteModelUpsampling } from './polyphase-upsampling.js';
+import { windowLastStage } from './windowed-decoder.js';
 
+const { onnx } = onnxProto;
 const [src, dst] = process.argv.slice(2);
 if (!src || !dst) {
   process.stderr.write('usage: prepare-model-process.js SRC DST\n');
   process.exit(2);
 }
-const { rewritten, bytes } = rewriteUpsampling(readFileSync(src));
-if (bytes) {
+const model = onnx.ModelProto.decode(readFileSync(src));
+// Weights in a side file are found relative to the model; a copy written elsewhere would lose them.
+const external = (model.graph?.initializer ?? []).some((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL);
+// Windowing first: its receptive-field analysis reads the ConvTranspose layers as they are.
+const windowed = !external && windowLastStage(model).windowed;
+const rewritten = external ? 0 : rewriteModelUpsampling(model);
+if (rewritten > 0 || windowed) {
   const partial = `${dst}.partial-${process.pid}`;
   try {
-    writeFileSync(partial, bytes);
+    writeFileSync(partial, onnx.ModelProto.encode(model).finish());
     renameSync(partial, dst);
   } catch (err) {
     rmSync(partial, { force: true }); // a full disk must not leave half a model behind
     throw err;
   }
 }
-process.stdout.write(`${JSON.stringify({ rewritten })}\n`);
+process.stdout.write(`${JSON.stringify({ rewritten, windowed })}\n`);

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 /** Bump when the rewrite changes: older prepared files are then ignored. */
-const PREPARATION_VERSION = 1;
+const PREPARATION_VERSION = 2;
 const CHILD = fileURLToPath(new URL('./prepare-model-process.js', import.meta.url));
 
 export interface PreparedModel {
@@ -44,8 +44,9 @@ function writable(dir: string): boolean {
 
 /**
  * The model file a session should load for `modelPath`: a copy with the upsampling layers as
- * polyphase Conv (polyphase-upsampling.js; ~18% less inference time in onnxruntime-node 1.30,
- * same audio), made once in a child process and kept beside the voice. Keyed by the voice file's
+ * polyphase Conv (polyphase-upsampling.js; ~18% less inference time in onnxruntime-node 1.30)
+ * and the decoder's last stage run in windows (windowed-decoder.js; ~30 MB less peak memory),
+ * the same audio, made once in a child process and kept beside the voice. Keyed by the voice file's
  * size and mtime, so a replaced voice is prepared again.
  */
 export function preparedModelPath(modelPath: string, dirs = defaultPreparedDirs(modelPath)): Promise<PreparedModel> {
@@ -60,7 +61,7 @@ export function preparedModelPath(modelPath: string, dirs = defaultPreparedDirs(
   return result;
 }
 
-/** Prepared copies of `modelPath` are named this plus their key. */
+/** Prepared copies of `modelPath` are named this plus their key (the name predates windowing). */
 const copyPrefix = (modelPath: string) => `${basename(modelPath, '.onnx')}.polyphase-`;
 
 /** Copies made from an earlier version of the voice file (same name, another key). */
@@ -93,8 +94,8 @@ async function prepare(modelPath: string, places: string[]): Promise<PreparedMod
   try {
     // Plain node: the child is JavaScript and needs no loader from this process.
     const { stdout } = await run(process.execPath, [CHILD, modelPath, target], { maxBuffer: 1 << 16 });
-    const { rewritten } = JSON.parse(stdout.trim()) as { rewritten: number };
-    if (rewritten === 0) return unchanged();
+    const { rewritten, windowed } = JSON.parse(stdout.trim()) as { rewritten: number; windowed: boolean };
+    if (rewritten === 0 && !windowed) return unchanged();
     removeStaleCopies(modelPath, target);
     return { path: target, prepared: true, created: true, ms: performance.now() - t0 };
   } catch (err) {
@@ -106,6 +107,8 @@ async function prepare(modelPath: string, places: string[]): Promise<PreparedMod
 export async function describePreparation(modelPath: string): Promise<string> {
   const p = await preparedModelPath(modelPath);
   if (p.warning) return `Model not prepared: ${p.warning}`;
-  if (!p.prepared) return 'Model used as it is (no upsampling layer to prepare)';
-  return p.created ? `Prepared ${p.path} (upsampling as polyphase Conv, ${Math.round(p.ms)} ms)` : `Prepared model present: ${p.path}`;
+  if (!p.prepared) return 'Model used as it is (no decoder layer to prepare)';
+  return p.created
+    ? `Prepared ${p.path} (upsampling as polyphase Conv, last decoder stage in windows, ${Math.round(p.ms)} ms)`
+    : `Prepared model present: ${p.path}`;
 }
