@@ -1,5 +1,6 @@
 /**
- * Benchmarks: `npm run bench -- --suite NAME [--json] [--trials N] [--voice ID]`.
+ * Benchmarks: `npm run bench -- --suite NAME [--json] [--trials N] [--voice ID] [--compiled]`.
+ * `--compiled` (worker suite): the worker as the container images run it, compiled, without tsx.
  * The last stdout line with --json is one JSON object (fields per SPEC §9).
  */
 import { parseArgs } from 'node:util';
@@ -9,6 +10,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     trials: { type: 'string', default: '50' },
     voice: { type: 'string' },
+    compiled: { type: 'boolean', default: false },
   },
 });
 
@@ -21,7 +23,7 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   engine: async () => (await import('./suites/engine.js')).engineSuite({ trials, voice: values.voice }),
   resampler: async () => (await import('./suites/resampler.js')).resamplerSuite({ trials }),
   'ort-options': async () => (await import('./suites/ort-options.js')).ortOptionsSuite({ trials, voice: values.voice }),
-  worker: async () => (await import('./suites/worker.js')).workerSuite({ trials, voice: values.voice }),
+  worker: async () => (await import('./suites/worker.js')).workerSuite({ trials, voice: values.voice, compiled: values.compiled }),
   vad: async () => (await import('./suites/vad.js')).vadSuite({ trials }),
   e2e: async () => (await import('./suites/e2e.js')).e2eSuite({ trials, voice: values.voice }),
   'barge-in': async () => (await import('./suites/barge-in.js')).bargeInSuite({ trials, voice: values.voice }),

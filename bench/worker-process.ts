@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { credentials } from '@grpc/grpc-js';
 import { freePort } from '../tests/helpers/ports.js';
+import { buildServerInto } from '../tests/support/native-stack.js';
 import { TTSServiceClient } from '../workers/tts/grpc/generated/tts.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -27,13 +30,28 @@ export interface WorkerProcess {
   stop(): Promise<void>;
 }
 
-/** The worker as users run it (`npm run worker`), in its own process so its memory is its own. */
-export async function startWorkerProcess(model: string, env: Record<string, string> = {}): Promise<WorkerProcess> {
+/**
+ * The worker as users run it (`npm run worker`), in its own process so its memory is its own;
+ * with `compiledDir` (`npm run build:server` output, see buildCompiledWorker) as the container
+ * images run it: compiled JavaScript, no tsx.
+ */
+export async function startWorkerProcess(model: string, env: Record<string, string> = {}, compiledDir?: string): Promise<WorkerProcess> {
   const port = await freePort();
   const httpPort = await freePort();
-  const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, '--import', 'tsx', 'workers/tts/main.ts'], {
-    cwd: repoRoot,
-    env: { ...process.env, DEFAULT_MODEL: model, WORKER_PORT: String(port), WORKER_HTTP_PORT: String(httpPort), LOG_LEVEL: 'warn', REDIS_URL: '', ...env },
+  const entry = compiledDir ? [join(compiledDir, 'workers', 'tts', 'main.js')] : ['--import', 'tsx', 'workers/tts/main.ts'];
+  const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, ...entry], {
+    cwd: compiledDir ?? repoRoot,
+    env: {
+      ...process.env,
+      // The compiled tree has no voicepacks of its own (the images mount them).
+      ...(compiledDir && { VOICEPACKS_DIR: process.env.VOICEPACKS_DIR ?? join(repoRoot, 'voicepacks') }),
+      DEFAULT_MODEL: model,
+      WORKER_PORT: String(port),
+      WORKER_HTTP_PORT: String(httpPort),
+      LOG_LEVEL: 'warn',
+      REDIS_URL: '',
+      ...env,
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`worker exited with ${code}`))));
@@ -64,4 +82,11 @@ export async function startWorkerProcess(model: string, env: Record<string, stri
       await gone;
     },
   };
+}
+
+/** The services compiled as the images hold them (`build:server` into a temp directory). */
+export async function buildCompiledWorker(): Promise<{ dir: string; remove(): void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-server-'));
+  await buildServerInto(dir);
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -3,7 +3,7 @@ import { Command, type AudioFrame, type ControlResponse } from '../../workers/tt
 import { pickRealVoice } from '../../workers/tts/voices/pick.js';
 import { BENCH_SENTENCES } from '../sentences.js';
 import { round, summary } from '../stats.js';
-import { startWorkerProcess } from '../worker-process.js';
+import { buildCompiledWorker, startWorkerProcess } from '../worker-process.js';
 
 const LONG_TEXT = BENCH_SENTENCES.slice(0, 4).join(' ');
 /** Client playout buffer used to judge underruns: a frame later than its slot after this is one. */
@@ -59,9 +59,13 @@ function underran(frames: Received[]): boolean {
   return data.some((f, k) => f.at > start + k * 20);
 }
 
-export async function workerSuite(opts: { trials: number; voice?: string }): Promise<Record<string, unknown>> {
+export async function workerSuite(opts: { trials: number; voice?: string; compiled?: boolean }): Promise<Record<string, unknown>> {
   const voice = pickRealVoice(opts.voice);
-  const worker = await startWorkerProcess(voice.id);
+  const build = opts.compiled ? await buildCompiledWorker() : undefined;
+  const worker = await startWorkerProcess(voice.id, {}, build?.dir).catch((err: unknown) => {
+    build?.remove();
+    throw err;
+  });
   try {
     const { client, controlClient } = worker;
     const session = await startSession(client);
@@ -141,6 +145,7 @@ export async function workerSuite(opts: { trials: number; voice?: string }): Pro
     return {
       suite: 'worker',
       voice: voice.id,
+      runtime: opts.compiled ? 'compiled' : 'tsx',
       trials: opts.trials,
       fal_ms: summary(fal),
       control_ack_ms: summary(ack),
@@ -157,5 +162,6 @@ export async function workerSuite(opts: { trials: number; voice?: string }): Pro
     };
   } finally {
     await worker.stop();
+    build?.remove();
   }
 }
