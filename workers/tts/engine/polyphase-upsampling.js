@@ -17,22 +17,11 @@
  * voice runs it with plain node in every runtime (tsx, vitest, the compiled images).
  */
 import onnxProto from 'onnx-proto';
+import { attr, explicitPadding, hasExternalWeights, int64Tensor, ints, num, opsetVersion } from './onnx-graph.js';
 
 const { onnx } = onnxProto;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
-const INT64 = onnx.TensorProto.DataType.INT64;
 const INT64_MAX = '9223372036854775807';
-
-/** @param {unknown} v */
-const num = (v) => Number(v);
-
-/** @param {import('onnx-proto').onnx.INodeProto} node */
-function attributes(node) {
-  /** @type {Map<string, import('onnx-proto').onnx.IAttributeProto>} */
-  const map = new Map();
-  for (const a of node.attribute ?? []) map.set(a.name ?? '', a);
-  return map;
-}
 
 /** @param {import('onnx-proto').onnx.ITensorProto} tensor @returns {Float32Array | undefined} */
 function floats(tensor) {
@@ -53,11 +42,6 @@ function floatTensor(name, values, dims) {
   return { name, dataType: FLOAT, dims, rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
 }
 
-/** @param {string} name @param {(number | string)[]} values */
-function int64Tensor(name, values) {
-  return { name, dataType: INT64, dims: [values.length], int64Data: values };
-}
-
 /**
  * The layer's shape if this rewrite applies to it exactly (1-D, one group, no dilation or
  * output padding, weight and bias stored as float initializers), else undefined.
@@ -65,30 +49,24 @@ function int64Tensor(name, values) {
  * @param {Map<string, import('onnx-proto').onnx.ITensorProto>} initializers
  */
 function plan(node, initializers) {
-  const a = attributes(node);
-  const ints = (/** @type {string} */ key, /** @type {number[]} */ fallback) => {
-    const attr = a.get(key);
-    return attr ? (attr.ints ?? []).map(num) : fallback;
-  };
   const weight = initializers.get(node.input?.[1] ?? '');
   if (!weight || (weight.dims ?? []).length !== 3) return undefined;
   const [cin, cout, k] = (weight.dims ?? []).map(num);
   const biasName = node.input?.[2];
   const bias = biasName ? initializers.get(biasName) : undefined;
   if (biasName && !bias) return undefined;
-  const autoPad = a.get('auto_pad')?.s;
-  if (autoPad && autoPad.length > 0 && new TextDecoder().decode(autoPad) !== 'NOTSET') return undefined;
-  if (a.has('output_shape')) return undefined;
-  if (num(a.get('group')?.i ?? 1) !== 1) return undefined;
-  if (ints('dilations', [1]).some((d) => d !== 1)) return undefined;
-  if (ints('output_padding', [0]).some((p) => p !== 0)) return undefined;
-  const strides = ints('strides', [1]);
-  const pads = ints('pads', [0, 0]);
+  if (!explicitPadding(node)) return undefined;
+  if (attr(node, 'output_shape')) return undefined;
+  if (num(attr(node, 'group')?.i ?? 1) !== 1) return undefined;
+  if (ints(node, 'dilations', [1]).some((d) => d !== 1)) return undefined;
+  if (ints(node, 'output_padding', [0]).some((p) => p !== 0)) return undefined;
+  const strides = ints(node, 'strides', [1]);
+  const pads = ints(node, 'pads', [0, 0]);
   if (strides.length !== 1 || pads.length !== 2) return undefined;
   const w = floats(weight);
   const b = bias ? floats(bias) : new Float32Array(cout ?? 0);
   if (!w || !b || cin === undefined || cout === undefined || k === undefined || b.length !== cout) return undefined;
-  if (ints('kernel_shape', [k])[0] !== k) return undefined;
+  if (ints(node, 'kernel_shape', [k])[0] !== k) return undefined;
   return { cin, cout, k, stride: /** @type {number} */ (strides[0]), pads: /** @type {[number, number]} */ (pads), w, b };
 }
 
@@ -200,11 +178,8 @@ function inputsOf(nodes, into) {
  */
 export function rewriteModelUpsampling(model) {
   const graph = model.graph;
-  const opset = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
   // Slice with its ranges as inputs needs opset 10.
-  if (!graph || !opset || num(opset.version) < 10) return 0;
-  // Weights in a side file are found relative to the model; a copy written elsewhere would lose them.
-  if ((graph.initializer ?? []).some((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL)) return 0;
+  if (!graph || opsetVersion(model) < 10 || hasExternalWeights(model)) return 0;
   /** @type {Map<string, import('onnx-proto').onnx.ITensorProto>} */
   const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
   /** @type {import('onnx-proto').onnx.ITensorProto[]} */

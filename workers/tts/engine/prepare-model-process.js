@@ -5,6 +5,7 @@
 // Prints {"rewritten": n, "windowed": bool}; writes DST (atomically) only when anything changed.
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
+import { hasExternalWeights } from './onnx-graph.js';
 import { rewriteModelUpsampling } from './polyphase-upsampling.js';
 import { windowLastStage } from './windowed-decoder.js';
 
@@ -15,11 +16,11 @@ if (!src || !dst) {
   process.exit(2);
 }
 const model = onnx.ModelProto.decode(readFileSync(src));
-// Weights in a side file are found relative to the model; a copy written elsewhere would lose them.
-const external = (model.graph?.initializer ?? []).some((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL);
+// A copy written elsewhere would lose weights kept in a side file: such a model stays as it is.
+const external = hasExternalWeights(model);
 // Windowing first: its receptive-field analysis reads the ConvTranspose layers as they are.
 const windowed = !external && windowLastStage(model).windowed;
-const rewritten = external ? 0 : rewriteModelUpsampling(model);
+const rewritten = rewriteModelUpsampling(model);
 if (rewritten > 0 || windowed) {
   const partial = `${dst}.partial-${process.pid}`;
   try {

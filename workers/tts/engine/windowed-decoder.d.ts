@@ -1,6 +1,4 @@
 import type { onnx } from 'onnx-proto';
-/** Output samples per window of the last decoder stage. */
-export declare const DEFAULT_WINDOW_OUTPUT_SAMPLES: number;
 /** Runs the last decoder stage in an ONNX Loop over windows (same output); see windowed-decoder.js. */
 export declare function windowLastStage(
   model: onnx.IModelProto,

@@ -22,30 +22,17 @@
  * runs it with plain node in every runtime.
  */
 import onnxProto from 'onnx-proto';
+import { attr, explicitPadding, int64Tensor, ints, num, opsetVersion } from './onnx-graph.js';
 
 const { onnx } = onnxProto;
 const { INT64, FLOAT, BOOL } = onnx.TensorProto.DataType;
 const { INTS, GRAPH, TENSOR } = onnx.AttributeProto.AttributeType;
 
 /** Output samples per window: ~0.74 s at 22.05 kHz. */
-export const DEFAULT_WINDOW_OUTPUT_SAMPLES = 16_384;
+const DEFAULT_WINDOW_OUTPUT_SAMPLES = 16_384;
 
 const UNARY = new Set(['LeakyRelu', 'Relu', 'Tanh', 'Sigmoid', 'Identity', 'Neg', 'Abs']);
 const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div']);
-
-/** @param {unknown} v */
-const num = (v) => Number(v);
-
-/** @param {import('onnx-proto').onnx.INodeProto} node @param {string} key */
-function attr(node, key) {
-  return (node.attribute ?? []).find((a) => a.name === key);
-}
-
-/** @param {import('onnx-proto').onnx.INodeProto} node @param {string} key @param {number[]} fallback */
-function ints(node, key, fallback) {
-  const a = attr(node, key);
-  return a ? (a.ints ?? []).map(num) : fallback;
-}
 
 /** @param {import('onnx-proto').onnx.ITensorProto | undefined} t */
 const elements = (t) => (t?.dims ?? []).reduce((/** @type {number} */ n, d) => n * num(d), 1);
@@ -60,8 +47,7 @@ const elements = (t) => (t?.dims ?? []).reduce((/** @type {number} */ n, d) => n
 function convReach(node, initializers) {
   const weight = initializers.get(node.input?.[1] ?? '');
   if (!weight || (weight.dims ?? []).length !== 3) return undefined;
-  const autoPad = attr(node, 'auto_pad')?.s;
-  if (autoPad && autoPad.length > 0 && new TextDecoder().decode(autoPad) !== 'NOTSET') return undefined;
+  if (!explicitPadding(node)) return undefined;
   const k = num(weight.dims?.[2]);
   if (ints(node, 'kernel_shape', [k])[0] !== k) return undefined;
   const [dilation = 1] = ints(node, 'dilations', [1]);
@@ -121,7 +107,6 @@ function findStage(graph) {
   // tensor leaving the stage before its end, and the stage is left alone.
   /** @type {Map<string, { rate: number; reach: number }>} */
   const field = new Map([[input, { rate: 1, reach: 0 }]]);
-  const produced = new Set();
   for (const i of [...stage].sort((a, b) => a - b)) {
     const n = /** @type {import('onnx-proto').onnx.INodeProto} */ (nodes[i]);
     if (n.domain && n.domain !== 'ai.onnx') return undefined;
@@ -151,24 +136,21 @@ function findStage(graph) {
       return undefined;
     }
     field.set(outputs[0] ?? '', result);
-    produced.add(outputs[0] ?? '');
   }
+  const inner = (/** @type {string | null | undefined} */ t) => t !== input && t !== output && field.has(t ?? '');
   // Nothing made inside the stage but its output may be read outside it.
   for (const [i, n] of nodes.entries()) {
     if (stage.has(i)) continue;
-    if ((n.input ?? []).some((t) => produced.has(t) && t !== output)) return undefined;
+    if ((n.input ?? []).some(inner)) return undefined;
     for (const a of n.attribute ?? []) if (a.g) return undefined; // subgraphs: not followed here
   }
-  if ((graph.output ?? []).some((o) => produced.has(o.name ?? '') && o.name !== output)) return undefined;
+  if ((graph.output ?? []).some((o) => inner(o.name))) return undefined;
   const end = field.get(output);
   const last = nodes[endIndex];
   const channels = num(initializers.get(last?.input?.[1] ?? '')?.dims?.[0]);
   if (!end || !Number.isInteger(end.rate) || !(channels > 0)) return undefined;
   return { stage, input, output, factor: end.rate, reach: end.reach, channels, lastIndex: endIndex };
 }
-
-/** @param {string} name @param {number[]} values */
-const int64s = (name, values) => ({ name, dataType: INT64, dims: [values.length], int64Data: values });
 
 /**
  * @param {string} name @param {string} op @param {string[]} input @param {string} output
@@ -178,7 +160,7 @@ const int64s = (name, values) => ({ name, dataType: INT64, dims: [values.length]
 const node = (name, op, input, output, attribute = []) => ({ name, opType: op, input, output: [output], attribute });
 
 /** @param {string} name @param {number[]} values @returns {import('onnx-proto').onnx.INodeProto} */
-const constant = (name, values) => node(name, 'Constant', [], name, [{ name: 'value', type: TENSOR, t: int64s(name, values) }]);
+const constant = (name, values) => node(name, 'Constant', [], name, [{ name: 'value', type: TENSOR, t: int64Tensor(name, values) }]);
 
 /**
  * Rewrites the model in place when its last decoder stage can be windowed exactly.
@@ -189,9 +171,8 @@ const constant = (name, values) => node(name, 'Constant', [], name, [{ name: 'va
  */
 export function windowLastStage(model, options = {}) {
   const graph = model.graph;
-  const opset = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
   // Slice and Pad with their ranges as inputs need opset 11.
-  if (!graph || !opset || num(opset.version) < 11) return { windowed: false };
+  if (!graph || opsetVersion(model) < 11) return { windowed: false };
   const found = findStage(graph);
   if (!found) return { windowed: false };
   const { stage, input, output, factor, reach, channels, lastIndex } = found;
