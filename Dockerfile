@@ -47,6 +47,8 @@ COPY --from=worker-modules /src/node_modules ./node_modules
 COPY --from=build /src/dist/server ./
 # Voices are mounted read-only at /voicepacks (docker-compose.yml); never baked into the image.
 ENV VOICEPACKS_DIR=/voicepacks
+# Two glibc malloc arenas instead of one per allocating thread: ~10 MB less peak RSS (README).
+ENV MALLOC_ARENA_MAX=2
 USER node
 EXPOSE 7001 9090
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \

@@ -1,6 +1,7 @@
 /**
- * Benchmarks: `npm run bench -- --suite NAME [--json] [--trials N] [--voice ID] [--compiled]`.
- * `--compiled` (worker suite): the worker as the container images run it, compiled, without tsx.
+ * Benchmarks: `npm run bench -- --suite NAME [--json] [--trials N] [--voice ID] [--tsx]`.
+ * The engine and worker suites run the engine in a process of its own, compiled and configured as
+ * `npm run worker` and the container images run it; `--tsx` runs it from the sources under tsx.
  * The last stdout line with --json is one JSON object (fields per SPEC §9).
  */
 import { parseArgs } from 'node:util';
@@ -10,7 +11,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     trials: { type: 'string', default: '50' },
     voice: { type: 'string' },
-    compiled: { type: 'boolean', default: false },
+    tsx: { type: 'boolean', default: false },
   },
 });
 
@@ -20,10 +21,10 @@ if (!Number.isInteger(trials) || trials < 1) throw new Error(`--trials must be a
 // not that of every other suite's modules (the browser suites alone load Chromium's driver and
 // LiveKit's native client).
 const suites: Record<string, () => Promise<Record<string, unknown>>> = {
-  engine: async () => (await import('./suites/engine.js')).engineSuite({ trials, voice: values.voice }),
+  engine: async () => (await import('./suites/engine.js')).engineSuite({ trials, voice: values.voice, tsx: values.tsx }),
   resampler: async () => (await import('./suites/resampler.js')).resamplerSuite({ trials }),
   'ort-options': async () => (await import('./suites/ort-options.js')).ortOptionsSuite({ trials, voice: values.voice }),
-  worker: async () => (await import('./suites/worker.js')).workerSuite({ trials, voice: values.voice, compiled: values.compiled }),
+  worker: async () => (await import('./suites/worker.js')).workerSuite({ trials, voice: values.voice, tsx: values.tsx }),
   vad: async () => (await import('./suites/vad.js')).vadSuite({ trials }),
   e2e: async () => (await import('./suites/e2e.js')).e2eSuite({ trials, voice: values.voice }),
   'barge-in': async () => (await import('./suites/barge-in.js')).bargeInSuite({ trials, voice: values.voice }),

@@ -1,11 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { credentials } from '@grpc/grpc-js';
 import { freePort } from '../tests/helpers/ports.js';
-import { buildServerInto } from '../tests/support/native-stack.js';
 import { TTSServiceClient } from '../workers/tts/grpc/generated/tts.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -19,6 +17,16 @@ const repoRoot = fileURLToPath(new URL('..', import.meta.url));
  */
 export const WORKER_NODE_FLAGS = ['--max-semi-space-size=2'];
 
+/**
+ * Environment the worker runs with (package.json `worker`, the Dockerfile, compose; a test keeps
+ * them equal). Two glibc malloc arenas instead of one per thread that allocates (up to 8 per
+ * core): the inference thread, onnxruntime's pool thread and Node's own threads then share
+ * them, and the freed-but-kept memory of the extra arenas goes (engine, 50 sentences, alternating
+ * runs: peak 273-286 MB against 284-298 MB). Read by glibc at process start only: `mallopt`
+ * from inside the process (tried, through koffi) comes too late.
+ */
+export const WORKER_NODE_ENV = { MALLOC_ARENA_MAX: '2' };
+
 export interface WorkerProcess {
   child: ChildProcess;
   client: TTSServiceClient;
@@ -31,9 +39,9 @@ export interface WorkerProcess {
 }
 
 /**
- * The worker as users run it (`npm run worker`), in its own process so its memory is its own;
- * with `compiledDir` (`npm run build:server` output, see buildCompiledWorker) as the container
- * images run it: compiled JavaScript, no tsx.
+ * The worker in its own process, so its memory is its own: with `compiledDir` (`npm run
+ * build:server` output) as `npm run worker` and the container images run it, compiled; without,
+ * from the sources under tsx.
  */
 export async function startWorkerProcess(model: string, env: Record<string, string> = {}, compiledDir?: string): Promise<WorkerProcess> {
   const port = await freePort();
@@ -43,6 +51,7 @@ export async function startWorkerProcess(model: string, env: Record<string, stri
     cwd: compiledDir ?? repoRoot,
     env: {
       ...process.env,
+      ...WORKER_NODE_ENV,
       // The compiled tree has no voicepacks of its own (the images mount them).
       ...(compiledDir && { VOICEPACKS_DIR: process.env.VOICEPACKS_DIR ?? join(repoRoot, 'voicepacks') }),
       DEFAULT_MODEL: model,
@@ -82,11 +91,4 @@ export async function startWorkerProcess(model: string, env: Record<string, stri
       await gone;
     },
   };
-}
-
-/** The services compiled as the images hold them (`build:server` into a temp directory). */
-export async function buildCompiledWorker(): Promise<{ dir: string; remove(): void }> {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-server-'));
-  await buildServerInto(dir);
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

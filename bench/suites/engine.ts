@@ -1,13 +1,20 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { runReference } from '../reference/piper-reference.js';
 import { BENCH_SENTENCES } from '../sentences.js';
-import { peakRssMb, round, summary } from '../stats.js';
-import { PiperEngine, type SynthesizeOptions } from '../../workers/tts/engine/engine.js';
-import { FRAME_MS } from '../../workers/tts/engine/audio-frame.js';
+import { round, summary } from '../stats.js';
+import { WORKER_NODE_ENV, WORKER_NODE_FLAGS } from '../worker-process.js';
+import type { SynthesizeOptions } from '../../workers/tts/engine/engine.js';
 import { pickRealVoice } from '../../workers/tts/voices/pick.js';
+import { ensureServerBuild } from '../../scripts/compiled.mjs';
 
 export interface EngineSuiteOptions {
   trials: number;
   voice?: string;
+  /** Run the engine's process under tsx from the sources instead of compiled. */
+  tsx?: boolean;
 }
 
 interface Timed {
@@ -16,15 +23,55 @@ interface Timed {
   firstMs: number;
 }
 
-async function timed(engine: PiperEngine, text: string, options?: SynthesizeOptions): Promise<Timed> {
-  const t0 = performance.now();
-  let first: number | undefined;
-  let frames = 0;
-  for await (const _frame of engine.synthesize(text, options)) {
-    first ??= performance.now() - t0;
-    frames += 1;
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * The engine in a process of its own, started as the worker service runs it (compiled, the
+ * worker's Node flags and environment), so the peak RSS it reports is the engine's with one voice
+ * loaded, not the bench harness's (tsx, the reference's driver, the statistics).
+ */
+class EngineProcess {
+  private nextId = 1;
+  private constructor(private readonly child: ChildProcess) {}
+
+  static async start(voice: string, tsx: boolean): Promise<EngineProcess> {
+    const [dir, ext, loader] = tsx ? [repoRoot, '.ts', ['--import', 'tsx']] : [ensureServerBuild({ quiet: true }), '.js', []];
+    const child = fork(fileURLToPath(new URL('../engine-process.mjs', import.meta.url)), [dir, ext, voice], {
+      execArgv: [...WORKER_NODE_FLAGS, ...loader],
+      env: { ...process.env, ...WORKER_NODE_ENV, VOICEPACKS_DIR: process.env.VOICEPACKS_DIR ?? `${repoRoot}voicepacks` },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const exited = once(child, 'exit').then(([code]) => Promise.reject(new Error(`engine process exited (${String(code)})`)));
+    const ready = new Promise<void>((resolve) => child.on('message', (m: { type?: string }) => m.type === 'ready' && resolve()));
+    await Promise.race([ready, exited]);
+    return new EngineProcess(child);
   }
-  return { wallMs: performance.now() - t0, audioMs: frames * FRAME_MS, firstMs: first ?? Number.NaN };
+
+  async time(texts: readonly string[], options: SynthesizeOptions | undefined): Promise<Timed[]> {
+    const id = this.nextId++;
+    const reply = new Promise<Timed[]>((resolve) => {
+      const on = (m: { id?: number; timings?: Timed[] }) => {
+        if (m.id !== id || !m.timings) return;
+        this.child.off('message', on);
+        resolve(m.timings);
+      };
+      this.child.on('message', on);
+    });
+    this.child.send({ id, texts, options });
+    return reply;
+  }
+
+  /** Peak resident set size (VmHWM), in MB. */
+  peakRssMb(): number {
+    const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${this.child.pid}/status`, 'utf8'))?.[1] ?? 0);
+    return round(kb / 1024, 1);
+  }
+
+  async stop(): Promise<void> {
+    const gone = once(this.child, 'exit');
+    this.child.send({ type: 'exit' });
+    await gone;
+  }
 }
 
 interface Totals {
@@ -37,7 +84,7 @@ interface Totals {
 
 /** `trials` syntheses over the sentence set, each round of it followed by the reference's. */
 async function alternate(
-  engine: PiperEngine,
+  engine: EngineProcess,
   model: string,
   trials: number,
   options: SynthesizeOptions | undefined,
@@ -46,8 +93,7 @@ async function alternate(
   const totals: Totals = { wallMs: 0, audioMs: 0, refComputeS: 0, refAudioS: 0, refPeakRssMb: 0 };
   for (let start = 0; start < trials; start += BENCH_SENTENCES.length) {
     const lines = BENCH_SENTENCES.slice(0, Math.min(BENCH_SENTENCES.length, trials - start));
-    for (const text of lines) {
-      const t = await timed(engine, text, options);
+    for (const t of await engine.time(lines, options)) {
       onTrial?.(t);
       totals.wallMs += t.wallMs;
       totals.audioMs += t.audioMs;
@@ -68,17 +114,16 @@ async function alternate(
  */
 export async function engineSuite(opts: EngineSuiteOptions): Promise<Record<string, unknown>> {
   const voice = pickRealVoice(opts.voice);
-  const engine = await PiperEngine.load(voice);
-  await engine.warmup();
+  const engine = await EngineProcess.start(voice.id, opts.tsx ?? false);
 
   const fal: number[] = [];
   const streamed = await alternate(engine, voice.modelPath, opts.trials, undefined, (t) => fal.push(t.firstMs));
   // Read now: onnxruntime's arena keeps what the longer whole-sentence inputs below grow it to.
-  const rssMb = peakRssMb();
+  const rssMb = engine.peakRssMb();
   // The same sentences whole (no streaming cut), as the reference synthesizes them: what the
   // engine costs against piper-tts for the same work, apart from what streaming adds.
   const whole = await alternate(engine, voice.modelPath, opts.trials, { chunking: { mode: 'sentence' } });
-  await engine.release();
+  await engine.stop();
 
   const rtf = streamed.wallMs / streamed.audioMs;
   const refRtf = streamed.refComputeS / streamed.refAudioS;
@@ -88,6 +133,7 @@ export async function engineSuite(opts: EngineSuiteOptions): Promise<Record<stri
     suite: 'engine',
     voice: voice.id,
     trials: opts.trials,
+    runtime: opts.tsx ? 'tsx' : 'compiled',
     fal_ms: summary(fal),
     rtf: round(rtf, 4),
     ref_rtf: round(refRtf, 4),

@@ -3,7 +3,8 @@ import { Command, type AudioFrame, type ControlResponse } from '../../workers/tt
 import { pickRealVoice } from '../../workers/tts/voices/pick.js';
 import { BENCH_SENTENCES } from '../sentences.js';
 import { round, summary } from '../stats.js';
-import { buildCompiledWorker, startWorkerProcess } from '../worker-process.js';
+import { startWorkerProcess } from '../worker-process.js';
+import { ensureServerBuild } from '../../scripts/compiled.mjs';
 
 const LONG_TEXT = BENCH_SENTENCES.slice(0, 4).join(' ');
 /** Client playout buffer used to judge underruns: a frame later than its slot after this is one. */
@@ -59,13 +60,10 @@ function underran(frames: Received[]): boolean {
   return data.some((f, k) => f.at > start + k * 20);
 }
 
-export async function workerSuite(opts: { trials: number; voice?: string; compiled?: boolean }): Promise<Record<string, unknown>> {
+/** `tsx`: the worker from its sources under tsx instead of compiled as `npm run worker` runs it. */
+export async function workerSuite(opts: { trials: number; voice?: string; tsx?: boolean }): Promise<Record<string, unknown>> {
   const voice = pickRealVoice(opts.voice);
-  const build = opts.compiled ? await buildCompiledWorker() : undefined;
-  const worker = await startWorkerProcess(voice.id, {}, build?.dir).catch((err: unknown) => {
-    build?.remove();
-    throw err;
-  });
+  const worker = await startWorkerProcess(voice.id, {}, opts.tsx ? undefined : ensureServerBuild({ quiet: true }));
   try {
     const { client, controlClient } = worker;
     const session = await startSession(client);
@@ -145,7 +143,7 @@ export async function workerSuite(opts: { trials: number; voice?: string; compil
     return {
       suite: 'worker',
       voice: voice.id,
-      runtime: opts.compiled ? 'compiled' : 'tsx',
+      runtime: opts.tsx ? 'tsx' : 'compiled',
       trials: opts.trials,
       fal_ms: summary(fal),
       control_ack_ms: summary(ack),
@@ -162,6 +160,5 @@ export async function workerSuite(opts: { trials: number; voice?: string; compil
     };
   } finally {
     await worker.stop();
-    build?.remove();
   }
 }

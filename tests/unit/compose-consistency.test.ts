@@ -8,7 +8,7 @@ import { validate as lintDockerfile } from 'dockerfile-utils';
 import ts from 'typescript';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WORKER_NODE_FLAGS } from '../../bench/worker-process.js';
+import { WORKER_NODE_ENV, WORKER_NODE_FLAGS } from '../../bench/worker-process.js';
 import { loadOrchestratorConfig } from '../../orchestrator/config.js';
 import { LIVEKIT_SERVER_VERSION } from '../helpers/livekit-server.js';
 import { loadWorkerConfig } from '../../workers/tts/config.js';
@@ -492,6 +492,23 @@ describe('docker-compose.yml agrees with the rest of the project', () => {
       expect(flags(JSON.parse(last('worker', 'CMD')!) as string[])).toEqual(WORKER_NODE_FLAGS);
       expect(flags(scripts.worker!.split(/\s+/))).toEqual(WORKER_NODE_FLAGS);
       expect(WORKER_NODE_FLAGS).toContain('--max-semi-space-size=2');
+    });
+
+    it('the worker runs with the same environment tuning everywhere: image (compose runs it), `npm run worker`, the benches', () => {
+      const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
+      const imageEnv = Object.fromEntries(
+        stage('worker')
+          .filter((i) => i.getKeyword() === 'ENV')
+          .map((i) => i.getArgumentsContent()!.split('=', 2) as [string, string]),
+      );
+      const scriptEnv = Object.fromEntries(
+        scripts.worker!.split(/\s+/).filter((a) => /^[A-Z_]+=/.test(a)).map((a) => a.split('=', 2) as [string, string]),
+      );
+      expect(WORKER_NODE_ENV).toEqual({ MALLOC_ARENA_MAX: '2' });
+      for (const [key, value] of Object.entries(WORKER_NODE_ENV)) {
+        expect(imageEnv[key], `Dockerfile ENV ${key}`).toBe(value);
+        expect(scriptEnv[key], `npm run worker ${key}`).toBe(value);
+      }
     });
 
     it('the images\' production dependencies cover every package the services import', () => {
