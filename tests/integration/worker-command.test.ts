@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ensureServerBuild, SERVER_BUILD_DIR } from '../../scripts/compiled.mjs';
 import { TTSServiceClient } from '../../workers/tts/grpc/generated/tts.js';
 import { freePort } from '../helpers/ports.js';
+import { findDescendant, processArgv } from '../helpers/processes.js';
 import { requireRealVoice } from '../support/orchestrator-stack.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -69,10 +70,9 @@ describe('npm run worker', () => {
       expect(output).toContain('Warmup synthesis complete');
 
       // The serving process is node on the compiled entry, with the image's environment tuning.
-      const pids = readFileSync(`/proc/${npm.pid}/task/${npm.pid}/children`, 'utf8').trim();
-      worker = findNode(pids.split(/\s+/).map(Number));
+      worker = findDescendant(npm.pid!, 'scripts/compiled.mjs');
       expect(worker, 'a node process under npm').toBeDefined();
-      expect(readFileSync(`/proc/${worker}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(['--max-semi-space-size=2', 'scripts/compiled.mjs']));
+      expect(processArgv(worker!)).toEqual(expect.arrayContaining(['--max-semi-space-size=2', 'workers/tts/main.ts']));
       expect(readFileSync(`/proc/${worker}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
     } finally {
       client.close();
@@ -86,14 +86,3 @@ describe('npm run worker', () => {
   }, 150_000);
 });
 
-/** The first node process among these pids or their descendants (npm runs the script via sh). */
-function findNode(pids: number[]): number | undefined {
-  for (const pid of pids) {
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    if (cmd.includes('scripts/compiled.mjs')) return pid;
-    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-    const found = children ? findNode(children.split(/\s+/).map(Number)) : undefined;
-    if (found) return found;
-  }
-  return undefined;
-}
