@@ -31,7 +31,7 @@ describe('npm start', () => {
 
   it('prints its URLs, serves health, the page and a spoken reply, and exits 0 on Ctrl-C', async () => {
     requireRealVoice(VOICE);
-    const env = {
+    const env: NodeJS.ProcessEnv = {
       ...process.env,
       DEFAULT_MODEL: VOICE,
       ORCH_WS_PORT: String(await freePort()),
