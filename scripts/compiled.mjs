@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs a service from its compiled JavaScript (`npm run build:server` output, dist/server), as
 // the container images do, rebuilding first when any source is newer than the build:
-//   node [node flags] scripts/compiled.mjs workers/tts/main.ts
+//   node [node flags] scripts/compiled.mjs workers/tts/main.ts   (npm run worker; npm start)
 // Why not tsx: its loader (esbuild, and a module-hooks thread) stays resident, ~15-30 MB of RSS
 // in every process it starts (measured: the worker peaked 298-302 MB compiled against 316 MB
 // under tsx, alternating runs). The build takes ~5 s and runs only after a change.
@@ -15,7 +15,7 @@ const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const SERVER_BUILD_DIR = join(root, 'dist', 'server');
 const STAMP = join(SERVER_BUILD_DIR, '.sources-mtime');
 /** What build:server compiles or copies (tsconfig.build.json) and what decides its output. */
-const SOURCES = ['workers', 'machines', 'actors', 'transports', 'orchestrator', 'configs', 'scripts/voices-download.ts', 'scripts/build-server.mjs', 'scripts/healthcheck.mjs', 'package.json', 'tsconfig.json', 'tsconfig.build.json'];
+const SOURCES = ['workers', 'machines', 'actors', 'transports', 'orchestrator', 'configs', 'scripts/voices-download.ts', 'scripts/start.ts', 'scripts/build-server.mjs', 'scripts/healthcheck.mjs', 'package.json', 'tsconfig.json', 'tsconfig.build.json'];
 
 function newestMtime(path) {
   const st = statSync(path, { throwIfNoEntry: false });
@@ -35,10 +35,13 @@ export function ensureServerBuild({ quiet = false } = {}) {
     execFileSync(process.execPath, [join(root, 'scripts', 'build-server.mjs')], { stdio: quiet ? 'ignore' : ['ignore', 'ignore', 'inherit'] });
     writeFileSync(STAMP, String(sources));
   }
-  // eSpeak NG's vendored copy (npm run setup:espeak) is found beside the code, as in the
-  // repository; node_modules is found by Node's lookup from dist/server upwards.
-  const vendor = join(SERVER_BUILD_DIR, 'vendor');
-  if (!existsSync(vendor) && existsSync(join(root, 'vendor'))) symlinkSync(join(root, 'vendor'), vendor);
+  // Found beside the code, as in the repository: eSpeak NG's vendored copy (npm run
+  // setup:espeak) and the browser client (clients/web/dist, served by the orchestrator).
+  // node_modules is found by Node's lookup from dist/server upwards.
+  for (const dir of ['vendor', 'clients']) {
+    const link = join(SERVER_BUILD_DIR, dir);
+    if (!existsSync(link) && existsSync(join(root, dir))) symlinkSync(join(root, dir), link);
+  }
   return SERVER_BUILD_DIR;
 }
 

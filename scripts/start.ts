@@ -3,9 +3,9 @@
  * this process, static discovery, no Docker or Redis. Prints the URLs.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { orchestratorConfigFromEnv, startOrchestrator } from '../orchestrator/server.js';
 import { DEFAULT_WEB_DIR } from '../orchestrator/web-client.js';
 import { loadWorkerConfig } from '../workers/tts/config.js';
@@ -50,14 +50,19 @@ async function chooseVoice(): Promise<string> {
 /** The browser client is served from its build: build it once if it is missing (a few seconds). */
 function ensureWebClient(): void {
   if (existsSync(join(DEFAULT_WEB_DIR, 'index.html'))) return;
-  const root = fileURLToPath(new URL('..', import.meta.url));
-  const vite = join(root, 'node_modules', 'vite', 'bin', 'vite.js');
-  if (!existsSync(vite)) {
-    logger.warn('The browser client is not built and Vite is not installed: run `npm install` then `npm run build`');
+  // From the sources or from their build (dist/server links clients/ back to the repository):
+  // Vite runs on the real directory, whose config imports the session machine by relative path.
+  let web: string;
+  let vite: string;
+  try {
+    web = realpathSync(dirname(DEFAULT_WEB_DIR));
+    vite = join(dirname(createRequire(import.meta.url).resolve('vite/package.json')), 'bin', 'vite.js');
+  } catch {
+    logger.warn('The browser client is not built and its sources or Vite are missing: run `npm install` then `npm run build`');
     return;
   }
   logger.info('Building the browser client (npm run build)');
-  const r = spawnSync(process.execPath, [vite, 'build', 'clients/web', '--logLevel', 'warn'], { cwd: root, stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [vite, 'build', web, '--logLevel', 'warn'], { cwd: dirname(dirname(web)), stdio: 'inherit' });
   if (r.status !== 0) logger.warn('Building the browser client failed: the page will say so; run `npm run build` to see why');
 }
 
