@@ -7,8 +7,8 @@
 // under tsx, alternating runs). The build takes ~5 s and runs only after a change.
 // Plain JavaScript so it runs before anything is compiled.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -26,21 +26,76 @@ function newestMtime(path) {
   return newest;
 }
 
+const sourcesMtime = () => Math.max(...SOURCES.map((s) => newestMtime(join(root, s))));
+const builtFrom = () => (existsSync(STAMP) ? Number(readFileSync(STAMP, 'utf8')) : -1);
+const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+/**
+ * One build at a time: `npm run worker` and `npm run orchestrator` started together after a
+ * `git pull` would otherwise both rebuild the same directory. A lock left by a dead process is
+ * taken over.
+ */
+function withBuildLock(fn) {
+  const lock = join(dirname(SERVER_BUILD_DIR), '.server-build.lock');
+  mkdirSync(dirname(lock), { recursive: true });
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+      const holder = Number(readFileSync(lock, 'utf8') || 0);
+      if (holder > 0 && !alive(holder)) rmSync(lock, { force: true });
+      else sleep(100);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
 /** Builds dist/server unless it is newer than every source; returns its directory. */
 export function ensureServerBuild({ quiet = false } = {}) {
-  const sources = Math.max(...SOURCES.map((s) => newestMtime(join(root, s))));
-  const built = existsSync(STAMP) ? Number(readFileSync(STAMP, 'utf8')) : -1;
-  if (built !== sources) {
-    if (!quiet) process.stderr.write('Compiling the services (npm run build:server)...\n');
-    execFileSync(process.execPath, [join(root, 'scripts', 'build-server.mjs')], { stdio: quiet ? 'ignore' : ['ignore', 'ignore', 'inherit'] });
-    writeFileSync(STAMP, String(sources));
+  if (builtFrom() !== sourcesMtime()) {
+    withBuildLock(() => {
+      const sources = sourcesMtime();
+      if (builtFrom() === sources) return; // another process built it while this one waited
+      if (!quiet) process.stderr.write('Compiling the services (npm run build:server)...\n');
+      // Built beside, then swapped in: a service already running from dist/server (it loads some
+      // files late: the inference thread, the model preparation) never sees it half written.
+      const next = `${SERVER_BUILD_DIR}.next`;
+      execFileSync(process.execPath, [join(root, 'scripts', 'build-server.mjs'), '--out', next], { stdio: quiet ? 'ignore' : ['ignore', 'ignore', 'inherit'] });
+      writeFileSync(join(next, '.sources-mtime'), String(sources));
+      const old = `${SERVER_BUILD_DIR}.old`;
+      rmSync(old, { recursive: true, force: true });
+      if (existsSync(SERVER_BUILD_DIR)) renameSync(SERVER_BUILD_DIR, old);
+      renameSync(next, SERVER_BUILD_DIR);
+      rmSync(old, { recursive: true, force: true });
+    });
   }
   // Found beside the code, as in the repository: eSpeak NG's vendored copy (npm run
   // setup:espeak) and the browser client (clients/web/dist, served by the orchestrator).
   // node_modules is found by Node's lookup from dist/server upwards.
   for (const dir of ['vendor', 'clients']) {
     const link = join(SERVER_BUILD_DIR, dir);
-    if (!existsSync(link) && existsSync(join(root, dir))) symlinkSync(join(root, dir), link);
+    if (!existsSync(link) && existsSync(join(root, dir))) {
+      try {
+        symlinkSync(join(root, dir), link);
+      } catch (err) {
+        if (err.code !== 'EEXIST') throw err; // made by a process starting alongside
+      }
+    }
   }
   return SERVER_BUILD_DIR;
 }

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, statSync, utimesSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { credentials } from '@grpc/grpc-js';
 import WebSocket from 'ws';
@@ -54,6 +54,32 @@ describe('npm run worker', () => {
     ensureServerBuild({ quiet: true });
     expect(readFileSync(STAMP, 'utf8')).toBe(String(statSync(source).mtimeMs));
     expect(readFileSync(join(SERVER_BUILD_DIR, 'configs', 'worker.yaml'), 'utf8')).toBe(readFileSync(source, 'utf8'));
+  }, 120_000);
+
+  it('two commands started together on a stale build build it once between them, and both run', async () => {
+    ensureServerBuild({ quiet: true });
+    const source = join(ROOT, 'configs', 'worker.yaml');
+    const later = new Date(Math.max(Date.now(), Number(readFileSync(STAMP, 'utf8'))) + 2000);
+    utimesSync(source, later, later);
+    const script = `import(${JSON.stringify(join(ROOT, 'scripts', 'compiled.mjs'))}).then((m) => console.log(m.ensureServerBuild()))`;
+    const runs = [0, 1].map(() => {
+      const child = spawn(process.execPath, ['-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      return once(child, 'exit').then(([code]) => ({ code: code as number, out: out.trim(), compiled: err.includes('Compiling the services') }));
+    });
+    const results = await Promise.all(runs);
+    expect(results.map(({ code, out }) => ({ code, out }))).toEqual([
+      { code: 0, out: SERVER_BUILD_DIR },
+      { code: 0, out: SERVER_BUILD_DIR },
+    ]);
+    expect(results.filter((r) => r.compiled), 'builds').toHaveLength(1);
+    expect(readFileSync(STAMP, 'utf8')).toBe(String(statSync(source).mtimeMs));
+    expect(statSync(join(SERVER_BUILD_DIR, 'workers', 'tts', 'main.js')).isFile()).toBe(true);
+    const leftovers = readdirSync(dirname(SERVER_BUILD_DIR)).filter((f) => f !== 'server');
+    expect(leftovers, 'no half-built tree or lock left behind').toEqual([]);
   }, 120_000);
 
   it('starts the compiled worker, which serves the voice and shuts down cleanly on SIGTERM', async () => {
