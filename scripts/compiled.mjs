@@ -8,6 +8,7 @@
 // Plain JavaScript so it runs before anything is compiled.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -28,6 +29,14 @@ function newestMtime(path) {
 
 const sourcesMtime = () => Math.max(...SOURCES.map((s) => newestMtime(join(root, s))));
 const builtFrom = () => (existsSync(STAMP) ? Number(readFileSync(STAMP, 'utf8')) : -1);
+const compilerInstalled = () => {
+  try {
+    createRequire(import.meta.url).resolve('typescript/bin/tsc');
+    return true;
+  } catch {
+    return false;
+  }
+};
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 function alive(pid) {
@@ -67,7 +76,11 @@ function withBuildLock(fn) {
 
 /** Builds dist/server unless it is newer than every source; returns its directory. */
 export function ensureServerBuild({ quiet = false } = {}) {
-  if (builtFrom() !== sourcesMtime()) {
+  if (builtFrom() !== sourcesMtime() && !compilerInstalled()) {
+    // An install without dev dependencies (npm ci --omit=dev) can run a build, not make one.
+    if (!existsSync(STAMP)) throw new Error('The services are not compiled and TypeScript is not installed: run `npm install`, then this command again');
+    process.stderr.write('The sources changed since dist/server was built, but TypeScript is not installed to rebuild it: running the existing build (`npm install` to rebuild)\n');
+  } else if (builtFrom() !== sourcesMtime()) {
     withBuildLock(() => {
       const sources = sourcesMtime();
       if (builtFrom() === sources) return; // another process built it while this one waited
@@ -106,7 +119,13 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     console.error('usage: node scripts/compiled.mjs <entry.ts> [args...]');
     process.exit(2);
   }
-  const dir = ensureServerBuild();
+  let dir;
+  try {
+    dir = ensureServerBuild();
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  }
   const entry = join(dir, relative(root, resolve(root, source)).replace(/\.ts$/, '.js'));
   if (!existsSync(entry)) {
     console.error(`${source} is not part of the server build (tsconfig.build.json "include")`);
