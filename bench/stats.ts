@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** Percentile by nearest rank on a copy of the samples. */
 export function percentile(samples: readonly number[], p: number): number {
   if (samples.length === 0) return Number.NaN;
@@ -13,6 +15,12 @@ export function summary(samples: readonly number[]): { p50: number; p95: number 
 export function round(value: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
+}
+
+/** Peak resident set size of another process so far (VmHWM), in MB. */
+export function processPeakRssMb(pid: number): number {
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  return round(kb / 1024, 1);
 }
 
 /** Peak resident set size of this process so far, in MB. */

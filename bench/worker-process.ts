@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { credentials } from '@grpc/grpc-js';
 import { freePort } from '../tests/helpers/ports.js';
+import { processPeakRssMb } from './stats.js';
 import { TTSServiceClient } from '../workers/tts/grpc/generated/tts.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -18,8 +18,8 @@ const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 export const WORKER_NODE_FLAGS = ['--max-semi-space-size=2'];
 
 /**
- * Environment the worker runs with (package.json `worker`, the Dockerfile, compose; a test keeps
- * them equal). Two glibc malloc arenas instead of one per thread that allocates (up to 8 per
+ * Environment the worker runs with (package.json `worker`, the Dockerfile's ENV, which compose
+ * runs; a test keeps them equal). Two glibc malloc arenas instead of one per thread that allocates (up to 8 per
  * core): the inference thread, onnxruntime's pool thread and Node's own threads then share
  * them, and the freed-but-kept memory of the extra arenas goes (engine, 50 sentences, alternating
  * runs: peak 273-286 MB against 284-298 MB). Read by glibc at process start only: `mallopt`
@@ -52,8 +52,6 @@ export async function startWorkerProcess(model: string, env: Record<string, stri
     env: {
       ...process.env,
       ...WORKER_NODE_ENV,
-      // The compiled tree has no voicepacks of its own (the images mount them).
-      ...(compiledDir && { VOICEPACKS_DIR: process.env.VOICEPACKS_DIR ?? join(repoRoot, 'voicepacks') }),
       DEFAULT_MODEL: model,
       WORKER_PORT: String(port),
       WORKER_HTTP_PORT: String(httpPort),
@@ -78,11 +76,7 @@ export async function startWorkerProcess(model: string, env: Record<string, stri
     client,
     controlClient,
     port,
-    peakRssMb: () => {
-      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-      const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      return Math.round(kb / 102.4) / 10;
-    },
+    peakRssMb: () => processPeakRssMb(child.pid!),
     stop: async () => {
       client.close();
       controlClient.close();

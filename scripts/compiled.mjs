@@ -76,11 +76,12 @@ function withBuildLock(fn) {
 
 /** Builds dist/server unless it is newer than every source; returns its directory. */
 export function ensureServerBuild({ quiet = false } = {}) {
-  if (builtFrom() !== sourcesMtime() && !compilerInstalled()) {
+  const stale = builtFrom() !== sourcesMtime();
+  if (stale && !compilerInstalled()) {
     // An install without dev dependencies (npm ci --omit=dev) can run a build, not make one.
     if (!existsSync(STAMP)) throw new Error('The services are not compiled and TypeScript is not installed: run `npm install`, then this command again');
     process.stderr.write('The sources changed since dist/server was built, but TypeScript is not installed to rebuild it: running the existing build (`npm install` to rebuild)\n');
-  } else if (builtFrom() !== sourcesMtime()) {
+  } else if (stale) {
     withBuildLock(() => {
       const sources = sourcesMtime();
       if (builtFrom() === sources) return; // another process built it while this one waited
@@ -98,9 +99,10 @@ export function ensureServerBuild({ quiet = false } = {}) {
     });
   }
   // Found beside the code, as in the repository: eSpeak NG's vendored copy (npm run
-  // setup:espeak) and the browser client (clients/web/dist, served by the orchestrator).
-  // node_modules is found by Node's lookup from dist/server upwards.
-  for (const dir of ['vendor', 'clients']) {
+  // setup:espeak), the browser client (clients/web/dist, served by the orchestrator) and the
+  // voices (unless VOICEPACKS_DIR says otherwise; the images mount theirs). node_modules is
+  // found by Node's lookup from dist/server upwards.
+  for (const dir of ['vendor', 'clients', 'voicepacks']) {
     const link = join(SERVER_BUILD_DIR, dir);
     if (!existsSync(link) && existsSync(join(root, dir))) {
       try {
@@ -131,8 +133,6 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     console.error(`${source} is not part of the server build (tsconfig.build.json "include")`);
     process.exit(2);
   }
-  // Voices stay where the repository keeps them (the build has none of its own).
-  process.env.VOICEPACKS_DIR ??= join(root, 'voicepacks');
   process.argv.splice(1, 2, entry);
   await import(pathToFileURL(entry).href);
 }

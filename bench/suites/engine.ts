@@ -1,10 +1,9 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runReference } from '../reference/piper-reference.js';
 import { BENCH_SENTENCES } from '../sentences.js';
-import { round, summary } from '../stats.js';
+import { processPeakRssMb, round, summary } from '../stats.js';
 import { WORKER_NODE_ENV, WORKER_NODE_FLAGS } from '../worker-process.js';
 import type { SynthesizeOptions } from '../../workers/tts/engine/engine.js';
 import { pickRealVoice } from '../../workers/tts/voices/pick.js';
@@ -38,7 +37,7 @@ class EngineProcess {
     const [dir, ext, loader] = tsx ? [repoRoot, '.ts', ['--import', 'tsx']] : [ensureServerBuild({ quiet: true }), '.js', []];
     const child = fork(fileURLToPath(new URL('../engine-process.mjs', import.meta.url)), [dir, ext, voice], {
       execArgv: [...WORKER_NODE_FLAGS, ...loader],
-      env: { ...process.env, ...WORKER_NODE_ENV, VOICEPACKS_DIR: process.env.VOICEPACKS_DIR ?? `${repoRoot}voicepacks` },
+      env: { ...process.env, ...WORKER_NODE_ENV },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const exited = once(child, 'exit').then(([code]) => Promise.reject(new Error(`engine process exited (${String(code)})`)));
@@ -61,10 +60,8 @@ class EngineProcess {
     return reply;
   }
 
-  /** Peak resident set size (VmHWM), in MB. */
   peakRssMb(): number {
-    const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${this.child.pid}/status`, 'utf8'))?.[1] ?? 0);
-    return round(kb / 1024, 1);
+    return processPeakRssMb(this.child.pid!);
   }
 
   async stop(): Promise<void> {
