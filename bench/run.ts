@@ -1,7 +1,9 @@
 /**
- * Benchmarks: `npm run bench -- --suite NAME [--json] [--trials N] [--voice ID] [--tsx]`.
+ * Benchmarks: `npm run bench -- --suite NAME [--json] [--trials N] [--voice ID] [--tsx] [--normal-priority]`.
  * The engine and worker suites run the engine in a process of its own, compiled and configured as
  * `npm run worker` and the container images run it; `--tsx` runs it from the sources under tsx.
+ * The worker suite's worker and client ask for realtime priority as the services' entry points do;
+ * `--normal-priority` runs both without it.
  * The last stdout line with --json is one JSON object (fields per SPEC §9).
  */
 import { parseArgs } from 'node:util';
@@ -12,6 +14,7 @@ const { values } = parseArgs({
     trials: { type: 'string', default: '50' },
     voice: { type: 'string' },
     tsx: { type: 'boolean', default: false },
+    'normal-priority': { type: 'boolean', default: false },
   },
 });
 
@@ -24,7 +27,7 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   engine: async () => (await import('./suites/engine.js')).engineSuite({ trials, voice: values.voice, tsx: values.tsx }),
   resampler: async () => (await import('./suites/resampler.js')).resamplerSuite({ trials }),
   'ort-options': async () => (await import('./suites/ort-options.js')).ortOptionsSuite({ trials, voice: values.voice }),
-  worker: async () => (await import('./suites/worker.js')).workerSuite({ trials, voice: values.voice, tsx: values.tsx }),
+  worker: async () => (await import('./suites/worker.js')).workerSuite({ trials, voice: values.voice, tsx: values.tsx, normalPriority: values['normal-priority'] }),
   vad: async () => (await import('./suites/vad.js')).vadSuite({ trials }),
   e2e: async () => (await import('./suites/e2e.js')).e2eSuite({ trials, voice: values.voice }),
   'barge-in': async () => (await import('./suites/barge-in.js')).bargeInSuite({ trials, voice: values.voice }),

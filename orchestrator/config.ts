@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { bool, got, int, nonEmpty, port } from '../configs/fields.js';
+import { bool, got, int, nonEmpty, port, realtimePriority } from '../configs/fields.js';
 import { loadYamlConfig } from '../configs/load.js';
 import { BARGE_IN_POLICIES } from '../machines/session-machine.js';
 import { liveKitSettingsProblems } from '../transports/livekit/settings.js';
@@ -71,6 +71,7 @@ const schema = z.strictObject({
   pacer: z.strictObject({ lead_ms: int().pipe(z.number().min(0).max(1000)).default(60) }).prefault({}),
   inspection: z.strictObject({ enabled: bool().default(true), sky: bool().default(false) }).prefault({}),
   livekit: livekitSchema,
+  realtime_priority: realtimePriority().default(10),
   log_level: z.enum(LOG_LEVELS).default('info'),
 });
 
@@ -84,6 +85,7 @@ const ENV_OVERRIDES: Record<string, readonly string[]> = {
   DEFAULT_MODEL: ['voice'],
   BARGE_IN_POLICY: ['barge_in', 'policy'],
   LOG_LEVEL: ['log_level'],
+  REALTIME_PRIORITY: ['realtime_priority'],
   LIVEKIT_URL: ['livekit', 'url'],
   LIVEKIT_PUBLIC_URL: ['livekit', 'public_url'],
   LIVEKIT_API_KEY: ['livekit', 'api_key'],

@@ -44,6 +44,8 @@ export interface OrchestratorConfig {
   livekit?: LiveKitSettings | null;
   /** The built browser client served at `/` (default: clients/web/dist). */
   webDir?: string;
+  /** SCHED_FIFO priority its entry point asks for (0 = none); see platform/realtime-priority.ts. */
+  realtimePriority?: number;
 }
 
 /** The orchestrator's settings: `configs/orchestrator.yaml` (or ORCHESTRATOR_CONFIG) and the environment. */
@@ -63,6 +65,7 @@ export function orchestratorConfigFromEnv(env: NodeJS.ProcessEnv = process.env, 
     maxBargeInMs: c.barge_in.max_barged_in_ms,
     leadMs: c.pacer.lead_ms,
     logLevel: c.log_level,
+    realtimePriority: c.realtime_priority,
     inspection: c.inspection.enabled,
     inspectSky: c.inspection.sky,
     livekit: c.livekit.url

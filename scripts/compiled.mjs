@@ -16,7 +16,7 @@ const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const SERVER_BUILD_DIR = join(root, 'dist', 'server');
 const STAMP = join(SERVER_BUILD_DIR, '.sources-mtime');
 /** What build:server compiles or copies (tsconfig.build.json) and what decides its output. */
-const SOURCES = ['workers', 'machines', 'actors', 'transports', 'orchestrator', 'configs', 'scripts/voices-download.ts', 'scripts/start.ts', 'scripts/build-server.mjs', 'scripts/healthcheck.mjs', 'package.json', 'tsconfig.json', 'tsconfig.build.json'];
+const SOURCES = ['workers', 'platform', 'machines', 'actors', 'transports', 'orchestrator', 'configs', 'scripts/voices-download.ts', 'scripts/start.ts', 'scripts/build-server.mjs', 'scripts/healthcheck.mjs', 'package.json', 'tsconfig.json', 'tsconfig.build.json'];
 
 function newestMtime(path) {
   const st = statSync(path, { throwIfNoEntry: false });

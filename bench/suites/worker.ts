@@ -5,6 +5,7 @@ import { BENCH_SENTENCES } from '../sentences.js';
 import { round, summary } from '../stats.js';
 import { startWorkerProcess } from '../worker-process.js';
 import { ensureServerBuild } from '../../scripts/compiled.mjs';
+import { requestRealtimePriority, threadScheduling } from '../../platform/realtime-priority.js';
 
 const LONG_TEXT = BENCH_SENTENCES.slice(0, 4).join(' ');
 /** Client playout buffer used to judge underruns: a frame later than its slot after this is one. */
@@ -60,10 +61,22 @@ function underran(frames: Received[]): boolean {
   return data.some((f, k) => f.at > start + k * 20);
 }
 
-/** `tsx`: the worker from its sources under tsx instead of compiled as `npm run worker` runs it. */
-export async function workerSuite(opts: { trials: number; voice?: string; tsx?: boolean }): Promise<Record<string, unknown>> {
+/** Realtime priority the worker (configs/worker.yaml) and the orchestrator ask for by default. */
+const REALTIME_PRIORITY = 10;
+
+/**
+ * `tsx`: the worker from its sources under tsx instead of compiled as `npm run worker` runs it.
+ * `normalPriority`: neither the worker's event loop nor this client's (the orchestrator's part)
+ * asks for realtime priority, as when the services are not permitted to.
+ */
+export async function workerSuite(opts: { trials: number; voice?: string; tsx?: boolean; normalPriority?: boolean }): Promise<Record<string, unknown>> {
   const voice = pickRealVoice(opts.voice);
-  const worker = await startWorkerProcess(voice.id, {}, opts.tsx ? undefined : ensureServerBuild({ quiet: true }));
+  const clientRealtime = requestRealtimePriority(opts.normalPriority ? 0 : REALTIME_PRIORITY);
+  const worker = await startWorkerProcess(
+    voice.id,
+    { REALTIME_PRIORITY: String(opts.normalPriority ? 0 : REALTIME_PRIORITY) },
+    opts.tsx ? undefined : ensureServerBuild({ quiet: true }),
+  );
   try {
     const { client, controlClient } = worker;
     const session = await startSession(client);
@@ -144,6 +157,8 @@ export async function workerSuite(opts: { trials: number; voice?: string; tsx?: 
       suite: 'worker',
       voice: voice.id,
       runtime: opts.tsx ? 'tsx' : 'compiled',
+      // The event loops' scheduling while measured (realtime when permitted; README).
+      scheduling: { worker: threadScheduling(worker.child.pid as number).policy, client: clientRealtime.granted ? 'fifo' : 'other' },
       trials: opts.trials,
       fal_ms: summary(fal),
       control_ack_ms: summary(ack),

@@ -10,6 +10,7 @@ import { ensureServerBuild, SERVER_BUILD_DIR } from '../../scripts/compiled.mjs'
 import { TTSServiceClient } from '../../workers/tts/grpc/generated/tts.js';
 import { freePort } from '../helpers/ports.js';
 import { findDescendant, processArgv } from '../helpers/processes.js';
+import { threadScheduling } from '../../platform/realtime-priority.js';
 import { requireRealVoice } from '../support/orchestrator-stack.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -109,6 +110,7 @@ describe('npm run worker', () => {
       expect(worker, 'a node process under npm').toBeDefined();
       expect(processArgv(worker!)).toEqual(expect.arrayContaining(['--max-semi-space-size=2', 'workers/tts/main.ts']));
       expect(readFileSync(`/proc/${worker}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
+      expectRealtimeEventLoop(worker!, output);
     } finally {
       client.close();
     }
@@ -120,6 +122,22 @@ describe('npm run worker', () => {
     expect(output).toContain('Worker shutting down');
   }, 150_000);
 });
+
+/**
+ * The event loop (the process's main thread) runs SCHED_FIFO, and no other thread does: the
+ * inference threads stay ordinary, niced. Root (CI) is granted it; anyone else is told why not.
+ */
+function expectRealtimeEventLoop(pid: number, log?: string): void {
+  const root = process.getuid?.() === 0;
+  if (log !== undefined) {
+    expect(log).toContain(root ? 'Event loop runs at realtime priority (SCHED_FIFO 10)' : 'Event loop runs at normal priority: realtime not permitted');
+  }
+  const threads = readdirSync(`/proc/${pid}/task`).map(Number);
+  expect(threadScheduling(pid).policy).toBe(root ? 'fifo' : 'other');
+  const others = threads.filter((t) => t !== pid).map((t) => threadScheduling(pid, t));
+  expect(others.filter((t) => t.policy !== 'other')).toEqual([]);
+  expect(others.filter((t) => t.nice === 5).length, 'the inference thread and its onnxruntime pool').toBeGreaterThanOrEqual(2);
+}
 
 /**
  * `npm start`, the README's one command, exactly as a user runs it: one process with the worker
@@ -192,6 +210,7 @@ describe('npm start', () => {
     const node = findDescendant(npm.pid!, 'scripts/start.ts');
     expect(node, 'the node process under npm').toBeDefined();
     expect(processArgv(node!), 'compiled, as npm run worker').toContain('scripts/compiled.mjs');
+    expectRealtimeEventLoop(node!); // (its log is at warn here)
     process.kill(node!, 'SIGINT');
     const [code, signal] = await exited;
     expect({ code, signal }, `${out}\n${err}`).toEqual({ code: 0, signal: null });

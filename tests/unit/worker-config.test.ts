@@ -47,6 +47,7 @@ describe('loadWorkerConfig', () => {
       },
       audio: { loudness_target_lufs: null, chunking: 'stream', trim_leading_silence_dbfs: -60 },
       limits: { max_text_chars: 5000 },
+      realtime_priority: 10,
       log_level: 'info',
     });
     expect(loadWorkerConfig(DEFAULT_WORKER_CONFIG_PATH, {})).toEqual(config);
@@ -93,6 +94,7 @@ describe('loadWorkerConfig', () => {
       DEFAULT_MODEL: 'en_US-amy-low',
       VOICEPACKS_DIR: 'data/voices',
       LOG_LEVEL: 'debug',
+      REALTIME_PRIORITY: '0',
     });
     expect(config.name).toBe('tts7');
     expect(config.port).toBe(7100);
@@ -103,6 +105,7 @@ describe('loadWorkerConfig', () => {
     expect(config.model_manager.preload).toEqual(['en_US-amy-low']);
     expect(config.model_manager.voicepacks_dir).toBe(join(repoRoot, 'data/voices')); // repo root, not cwd
     expect(config.log_level).toBe('debug');
+    expect(config.realtime_priority).toBe(0);
     expect(loadWorkerConfig(file, {}).model_manager.voicepacks_dir).toBe('/opt/voices'); // absolute kept
   });
 
@@ -132,6 +135,7 @@ describe('loadWorkerConfig', () => {
         'audio:',
         '  chunking: words',
         'log_level: loud',
+        'realtime_priority: 100',
       ].join('\n'),
     );
     const err = configError(() => loadWorkerConfig(file, {}));
@@ -147,6 +151,7 @@ describe('loadWorkerConfig', () => {
       'model_manager.ttl_seconds': 'must be greater than 0',
       'audio.chunking': expect.stringContaining('"words"'),
       log_level: expect.stringContaining('"loud"'),
+      realtime_priority: 'must be 0-99 (0 = off)',
     });
     for (const path of ['port', 'http_port', 'nmae', 'model_manager.ttl_seconds', 'audio.chunking', 'log_level']) {
       expect(err.message).toContain(`- ${path}: `);

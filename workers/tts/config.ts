@@ -1,7 +1,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { bool, got, int, nonEmpty, port, positiveInt, toNullableNumber } from '../../configs/fields.js';
+import { bool, got, int, nonEmpty, port, positiveInt, realtimePriority, toNullableNumber } from '../../configs/fields.js';
 import { loadYamlConfig } from '../../configs/load.js';
 
 export { ConfigError, type ConfigIssue } from '../../configs/load.js';
@@ -65,6 +65,7 @@ const workerConfigSchema = z.strictObject({
     })
     .prefault({}),
   limits: z.strictObject({ max_text_chars: positiveInt().default(5000) }).prefault({}),
+  realtime_priority: realtimePriority().default(10),
   log_level: z.enum(LOG_LEVELS, { error: (iss) => `expected one of ${LOG_LEVELS.join(', ')}, got ${got(iss.input)}` }).default('info'),
 });
 
@@ -80,6 +81,7 @@ const ENV_OVERRIDES: Record<string, readonly string[]> = {
   DEFAULT_MODEL: ['model_manager', 'default_model'],
   VOICEPACKS_DIR: ['model_manager', 'voicepacks_dir'],
   LOG_LEVEL: ['log_level'],
+  REALTIME_PRIORITY: ['realtime_priority'],
 };
 
 /**
