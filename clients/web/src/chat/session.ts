@@ -218,6 +218,7 @@ export class ChatSession {
       const stats = await this.engine.freshStats();
       last = stats.lastAudibleAt;
       record.heldMs = stats.buffered / 48;
+      record.audibleSamplesAtHold = stats.audibleSamples;
     } else {
       await new Promise((resolve) => setTimeout(resolve, 60));
       last = this.analyserLastAudibleAt;

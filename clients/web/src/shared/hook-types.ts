@@ -45,6 +45,11 @@ export interface BargeInRecord {
   silentAfterMs?: number;
   /** max(0, lastAudibleAt − vadAt). */
   silentAfterVadMs?: number;
+  /**
+   * The playback worklet's audible-sample count once the hold took effect (WebSocket mode): any
+   * audio played later shows as a higher count, whatever the render clock did meanwhile.
+   */
+  audibleSamplesAtHold?: number;
   /** Audio the page had buffered and did not play when it held (ms at 48 kHz). */
   heldMs?: number;
   /** The output device's latency: add it for when the listener hears the silence. */
