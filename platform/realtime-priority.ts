@@ -23,7 +23,8 @@ export type RealtimeResult =
   | { granted: true; priority: number }
   | { granted: false; reason: string; hint?: string };
 
-type SetScheduler = (pid: number, policy: number, param: { sched_priority: number }) => number;
+// struct sched_param is one int: passed as an Int32Array of one element.
+type SetScheduler = (pid: number, policy: number, param: Int32Array) => number;
 
 let setScheduler: SetScheduler | undefined;
 let result: RealtimeResult | undefined;
@@ -31,8 +32,7 @@ let result: RealtimeResult | undefined;
 function bind(): SetScheduler {
   if (setScheduler) return setScheduler;
   const libc = koffi.load('libc.so.6');
-  koffi.struct('sched_param', { sched_priority: 'int' });
-  setScheduler = libc.func('int sched_setscheduler(int pid, int policy, const sched_param *param)') as SetScheduler;
+  setScheduler = libc.func('int sched_setscheduler(int pid, int policy, const int *param)') as SetScheduler;
   return setScheduler;
 }
 
@@ -48,7 +48,7 @@ export function requestRealtimePriority(priority: number): RealtimeResult {
   if (process.platform !== 'linux') return (result = { granted: false, reason: `not available on ${process.platform}` });
   let rc: number;
   try {
-    rc = bind()(0, SCHED_FIFO | SCHED_RESET_ON_FORK, { sched_priority: priority });
+    rc = bind()(0, SCHED_FIFO | SCHED_RESET_ON_FORK, Int32Array.of(priority));
   } catch (err) {
     return (result = { granted: false, reason: `sched_setscheduler unavailable: ${(err as Error).message}` });
   }
