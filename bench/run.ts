@@ -1,9 +1,9 @@
 /**
- * Benchmarks: `npm run bench -- --suite NAME [--json] [--trials N] [--voice ID] [--tsx] [--normal-priority]`.
+ * Benchmarks: `npm run bench -- --suite NAME [--json] [--trials N] [--voice ID] [--tsx] [--realtime]`.
  * The engine and worker suites run the engine in a process of its own, compiled and configured as
  * `npm run worker` and the container images run it; `--tsx` runs it from the sources under tsx.
- * The worker suite's worker and client ask for realtime priority as the services' entry points do;
- * `--normal-priority` runs both without it.
+ * `--realtime`: the worker, e2e and barge-in suites run the worker and the orchestrator (or the
+ * client standing in for it) as with REALTIME_PRIORITY=10; by default, as the default configs do.
  * The last stdout line with --json is one JSON object (fields per SPEC §9).
  */
 import { parseArgs } from 'node:util';
@@ -14,7 +14,7 @@ const { values } = parseArgs({
     trials: { type: 'string', default: '50' },
     voice: { type: 'string' },
     tsx: { type: 'boolean', default: false },
-    'normal-priority': { type: 'boolean', default: false },
+    realtime: { type: 'boolean', default: false },
   },
 });
 
@@ -27,10 +27,10 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   engine: async () => (await import('./suites/engine.js')).engineSuite({ trials, voice: values.voice, tsx: values.tsx }),
   resampler: async () => (await import('./suites/resampler.js')).resamplerSuite({ trials }),
   'ort-options': async () => (await import('./suites/ort-options.js')).ortOptionsSuite({ trials, voice: values.voice }),
-  worker: async () => (await import('./suites/worker.js')).workerSuite({ trials, voice: values.voice, tsx: values.tsx, normalPriority: values['normal-priority'] }),
+  worker: async () => (await import('./suites/worker.js')).workerSuite({ trials, voice: values.voice, tsx: values.tsx, realtime: values.realtime }),
   vad: async () => (await import('./suites/vad.js')).vadSuite({ trials }),
-  e2e: async () => (await import('./suites/e2e.js')).e2eSuite({ trials, voice: values.voice }),
-  'barge-in': async () => (await import('./suites/barge-in.js')).bargeInSuite({ trials, voice: values.voice }),
+  e2e: async () => (await import('./suites/e2e.js')).e2eSuite({ trials, voice: values.voice, realtime: values.realtime }),
+  'barge-in': async () => (await import('./suites/barge-in.js')).bargeInSuite({ trials, voice: values.voice, realtime: values.realtime }),
   browser: async () => (await import('./suites/browser.js')).browserSuite({ trials, voice: values.voice, transport: 'websocket' }),
   webrtc: async () => (await import('./suites/browser.js')).browserSuite({ trials, voice: values.voice, transport: 'livekit' }),
 };

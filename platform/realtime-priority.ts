@@ -9,6 +9,11 @@
  * 2.7-2.8 ms, worker and client both realtime; the worker alone did not help). The loop uses a few
  * percent of a core, and the kernel's RT throttling keeps 5% for everything else regardless.
  *
+ * Off by default (realtime_priority: 0): with 6 concurrent sessions through the orchestrator
+ * (`--suite e2e --realtime`) late frames doubled on this loaded 2-core machine. Not yet
+ * explained; a likely cause is each realtime wakeup preempting onnxruntime's threads mid-op (the
+ * other one then spins at the barrier) where a normal wakeup often waits.
+ *
  * SCHED_RESET_ON_FORK: threads started later (the inference thread, onnxruntime's pool, libuv's)
  * start as ordinary threads instead of inheriting realtime priority.
  */
@@ -18,6 +23,9 @@ import koffi from 'koffi';
 const SCHED_FIFO = 1;
 const SCHED_RESET_ON_FORK = 0x40000000;
 const EPERM = 1;
+
+/** What README and .env.example suggest for REALTIME_PRIORITY; the configs' default is 0 (off). */
+export const SUGGESTED_REALTIME_PRIORITY = 10;
 
 export type RealtimeResult =
   | { granted: true; priority: number }
@@ -67,6 +75,7 @@ export function requestRealtimePriority(priority: number): RealtimeResult {
 /** One log line for the result, for a service's startup. */
 export function describeRealtime(r: RealtimeResult): string {
   if (r.granted) return `Event loop runs at realtime priority (SCHED_FIFO ${r.priority})`;
+  if (r.reason.startsWith('disabled')) return `Event loop runs at normal priority (realtime_priority: 0; REALTIME_PRIORITY=${SUGGESTED_REALTIME_PRIORITY} asks for SCHED_FIFO)`;
   return `Event loop runs at normal priority: realtime ${r.reason}${r.hint ? `; ${r.hint}` : ''}. Control latency may then reach 5-15 ms while both cores synthesize`;
 }
 

@@ -20,10 +20,10 @@ const INTERJECTIONS = ['Wait, stop, I have a question.', 'Hold on a second pleas
 
 const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - performance.now())));
 
-export async function bargeInSuite(opts: { trials: number; voice?: string }): Promise<Record<string, unknown>> {
+export async function bargeInSuite(opts: { trials: number; voice?: string; realtime?: boolean }): Promise<Record<string, unknown>> {
   const voice = pickRealVoice(opts.voice);
   const speech = speechKit();
-  const stack = await startStack(voice.id, 'resume');
+  const stack = await startStack(voice.id, 'resume', opts);
   try {
     const mics = INTERJECTIONS.map((t) => concat(msToSamples(PRE_ROLL_MS), speech.speak(t), msToSamples(300)));
     const onsetSample = msToSamples(PRE_ROLL_MS);
@@ -85,6 +85,7 @@ export async function bargeInSuite(opts: { trials: number; voice?: string }): Pr
     return {
       suite: 'barge-in',
       voice: voice.id,
+      scheduling: stack.scheduling,
       trials: opts.trials,
       barge_in_ms: summary(bargeIn),
       onset_to_silence_ms: summary(onsetToSilence),

@@ -12,6 +12,7 @@ import { pickRealVoice } from '../../workers/tts/voices/pick.js';
 import { BENCH_SENTENCES } from '../sentences.js';
 import { peakRssMb, percentile, round, summary } from '../stats.js';
 import { startWorkerProcess, type WorkerProcess } from '../worker-process.js';
+import { requestRealtimePriority, SUGGESTED_REALTIME_PRIORITY, threadScheduling } from '../../platform/realtime-priority.js';
 
 export const LONG_TEXT = BENCH_SENTENCES.slice(0, 4).join(' ');
 const CONCURRENT_SESSIONS = 6;
@@ -78,12 +79,18 @@ export interface Stack {
   orch: RunningOrchestrator;
   worker: WorkerProcess;
   url: string;
+  /** How the worker's and this process's (the orchestrator's) event loops are scheduled. */
+  scheduling: { worker: string; orchestrator: string };
   stop(): Promise<void>;
 }
 
-/** A worker child process plus the orchestrator in this process (static discovery, ports 0). */
-export async function startStack(voiceId: string, bargeInPolicy: BargeInPolicy): Promise<Stack> {
-  const worker = await startWorkerProcess(voiceId);
+/**
+ * A worker child process plus the orchestrator in this process (static discovery, ports 0). With
+ * `realtime` both ask for realtime priority as the services do with REALTIME_PRIORITY=10.
+ */
+export async function startStack(voiceId: string, bargeInPolicy: BargeInPolicy, opts: { realtime?: boolean } = {}): Promise<Stack> {
+  const priority = opts.realtime ? SUGGESTED_REALTIME_PRIORITY : 0;
+  const worker = await startWorkerProcess(voiceId, { REALTIME_PRIORITY: String(priority) });
   try {
     const orch = await startOrchestrator(
       {
@@ -98,10 +105,12 @@ export async function startStack(voiceId: string, bargeInPolicy: BargeInPolicy):
       },
       createLogger('orchestrator-bench', 'silent'),
     );
+    const realtime = requestRealtimePriority(priority);
     return {
       orch,
       worker,
       url: `ws://127.0.0.1:${orch.ws.port}`,
+      scheduling: { worker: threadScheduling(worker.child.pid as number).policy, orchestrator: realtime.granted ? 'fifo' : 'other' },
       stop: async () => {
         await orch.shutdown();
         await worker.stop();
@@ -129,9 +138,9 @@ async function speak(client: BenchClient, text: string): Promise<Received[]> {
   return client.messages.slice(from);
 }
 
-export async function e2eSuite(opts: { trials: number; voice?: string }): Promise<Record<string, unknown>> {
+export async function e2eSuite(opts: { trials: number; voice?: string; realtime?: boolean }): Promise<Record<string, unknown>> {
   const voice = pickRealVoice(opts.voice);
-  const stack = await startStack(voice.id, 'resume_if_short');
+  const stack = await startStack(voice.id, 'resume_if_short', opts);
   try {
     // FAL: one warm session, one sentence at a time.
     const { client } = await connectReady(stack.url);
@@ -169,22 +178,37 @@ export async function e2eSuite(opts: { trials: number; voice?: string }): Promis
 
     // Client-side jitter: deviation of each inter-arrival gap from 20 ms, after the lead burst.
     const gaps: number[] = [];
+    // Frames that reached the client after their playout slot (playback starting at the first
+    // frame's arrival plus the pacer's lead): what a listener hears as a gap, whatever the
+    // pacer's own watchdog timer (`underruns`) saw.
+    let lateFrames = 0;
+    const leadMs = orchestratorConfigFromEnv({}).leadMs;
     for (const messages of utterances) {
       const arrivals = messages.filter((m) => m.type === 'audio').map((m) => m.at);
       for (let n = LEAD_BURST + 1; n < arrivals.length; n += 1) {
         gaps.push(Math.abs((arrivals[n] as number) - (arrivals[n - 1] as number) - FRAME_MS));
+      }
+      let start = arrivals[0] as number;
+      for (let n = 1; n < arrivals.length; n += 1) {
+        const slot = start + leadMs + n * FRAME_MS;
+        if ((arrivals[n] as number) > slot) {
+          lateFrames += 1;
+          start = (arrivals[n] as number) - leadMs - n * FRAME_MS; // the client re-buffers from here
+        }
       }
     }
 
     return {
       suite: 'e2e',
       voice: voice.id,
+      scheduling: stack.scheduling,
       trials: opts.trials,
       fal_ms: summary(fal),
       jitter_ms_p95: round(percentile(gaps, 95)),
       pacer_jitter_ms_p95: round(Math.max(...pacerJitterP95)),
       sessions: CONCURRENT_SESSIONS,
       underruns,
+      client_late_frames: lateFrames,
       start_stagger_ms: START_STAGGER_MS,
       rss_mb: peakRssMb(),
     };

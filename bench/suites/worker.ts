@@ -5,7 +5,7 @@ import { BENCH_SENTENCES } from '../sentences.js';
 import { round, summary } from '../stats.js';
 import { startWorkerProcess } from '../worker-process.js';
 import { ensureServerBuild } from '../../scripts/compiled.mjs';
-import { requestRealtimePriority, threadScheduling } from '../../platform/realtime-priority.js';
+import { requestRealtimePriority, SUGGESTED_REALTIME_PRIORITY, threadScheduling } from '../../platform/realtime-priority.js';
 
 const LONG_TEXT = BENCH_SENTENCES.slice(0, 4).join(' ');
 /** Client playout buffer used to judge underruns: a frame later than its slot after this is one. */
@@ -61,20 +61,18 @@ function underran(frames: Received[]): boolean {
   return data.some((f, k) => f.at > start + k * 20);
 }
 
-/** Realtime priority the worker (configs/worker.yaml) and the orchestrator ask for by default. */
-const REALTIME_PRIORITY = 10;
-
 /**
  * `tsx`: the worker from its sources under tsx instead of compiled as `npm run worker` runs it.
- * `normalPriority`: neither the worker's event loop nor this client's (the orchestrator's part)
- * asks for realtime priority, as when the services are not permitted to.
+ * `realtime`: the worker's event loop and this client's (the orchestrator's part) ask for
+ * realtime priority, as with REALTIME_PRIORITY=10; otherwise neither does (the default configs).
  */
-export async function workerSuite(opts: { trials: number; voice?: string; tsx?: boolean; normalPriority?: boolean }): Promise<Record<string, unknown>> {
+export async function workerSuite(opts: { trials: number; voice?: string; tsx?: boolean; realtime?: boolean }): Promise<Record<string, unknown>> {
   const voice = pickRealVoice(opts.voice);
-  const clientRealtime = requestRealtimePriority(opts.normalPriority ? 0 : REALTIME_PRIORITY);
+  const priority = opts.realtime ? SUGGESTED_REALTIME_PRIORITY : 0;
+  const clientRealtime = requestRealtimePriority(priority);
   const worker = await startWorkerProcess(
     voice.id,
-    { REALTIME_PRIORITY: String(opts.normalPriority ? 0 : REALTIME_PRIORITY) },
+    { REALTIME_PRIORITY: String(priority) },
     opts.tsx ? undefined : ensureServerBuild({ quiet: true }),
   );
   try {

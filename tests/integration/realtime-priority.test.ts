@@ -65,6 +65,7 @@ describe('realtime priority for an event loop', () => {
   it('0 asks for nothing', () => {
     const p = probe(0);
     expect(p.first).toEqual({ granted: false, reason: 'disabled (realtime_priority: 0)' });
+    expect(p.line).toContain('REALTIME_PRIORITY=10');
     expect(p.main.policy).toBe('other');
   });
 });

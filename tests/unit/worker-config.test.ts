@@ -47,7 +47,7 @@ describe('loadWorkerConfig', () => {
       },
       audio: { loudness_target_lufs: null, chunking: 'stream', trim_leading_silence_dbfs: -60 },
       limits: { max_text_chars: 5000 },
-      realtime_priority: 10,
+      realtime_priority: 0,
       log_level: 'info',
     });
     expect(loadWorkerConfig(DEFAULT_WORKER_CONFIG_PATH, {})).toEqual(config);
@@ -94,7 +94,7 @@ describe('loadWorkerConfig', () => {
       DEFAULT_MODEL: 'en_US-amy-low',
       VOICEPACKS_DIR: 'data/voices',
       LOG_LEVEL: 'debug',
-      REALTIME_PRIORITY: '0',
+      REALTIME_PRIORITY: '10',
     });
     expect(config.name).toBe('tts7');
     expect(config.port).toBe(7100);
@@ -105,7 +105,7 @@ describe('loadWorkerConfig', () => {
     expect(config.model_manager.preload).toEqual(['en_US-amy-low']);
     expect(config.model_manager.voicepacks_dir).toBe(join(repoRoot, 'data/voices')); // repo root, not cwd
     expect(config.log_level).toBe('debug');
-    expect(config.realtime_priority).toBe(0);
+    expect(config.realtime_priority).toBe(10);
     expect(loadWorkerConfig(file, {}).model_manager.voicepacks_dir).toBe('/opt/voices'); // absolute kept
   });
 
