@@ -79,6 +79,13 @@ export function describeRealtime(r: RealtimeResult): string {
   return `Event loop runs at normal priority: realtime ${r.reason}${r.hint ? `; ${r.hint}` : ''}. Control latency may then reach 5-15 ms while both cores synthesize`;
 }
 
+/** What a service's entry point does: asks for `priority`, says in one log line what it got. */
+export function applyRealtimePriority(priority: number, logger: { info(fields: object, message: string): void }): RealtimeResult {
+  const r = requestRealtimePriority(priority);
+  logger.info({ realtime: r.granted }, describeRealtime(r));
+  return r;
+}
+
 const POLICIES = ['other', 'fifo', 'rr', 'batch', 'iso', 'idle', 'deadline'] as const;
 
 /** A thread's scheduling policy and nice value as Linux reports them (`/proc/<pid>/task/<tid>/stat`). */

@@ -11,7 +11,7 @@ import { DEFAULT_WEB_DIR } from '../orchestrator/web-client.js';
 import { loadWorkerConfig } from '../workers/tts/config.js';
 import { createLogger } from '../workers/tts/logger.js';
 import { startWorker } from '../workers/tts/server.js';
-import { describeRealtime, requestRealtimePriority } from '../platform/realtime-priority.js';
+import { applyRealtimePriority } from '../platform/realtime-priority.js';
 import { downloadVoice } from '../workers/tts/voices/download.js';
 import { DEFAULT_VOICE_ID, listVoiceIds, voicepacksDir } from '../workers/tts/voices/voicepack.js';
 
@@ -76,8 +76,7 @@ const orchestrator = await startOrchestrator(
   logger.child({ service: 'orchestrator' }),
 );
 // One event loop serves both: the worker's setting (REALTIME_PRIORITY sets both files' keys).
-const realtime = requestRealtimePriority(workerConfig.realtime_priority);
-logger.info({ realtime: realtime.granted }, describeRealtime(realtime));
+applyRealtimePriority(workerConfig.realtime_priority, logger);
 const httpPort = (orchestrator.http.server.address() as { port: number }).port;
 console.log(
   `\n  Voice chat is up (voice ${voice}).\n  Browser:   http://localhost:${httpPort}/  (live sessions: http://localhost:${httpPort}/live.html)\n` +

@@ -105,12 +105,12 @@ export async function startStack(voiceId: string, bargeInPolicy: BargeInPolicy, 
       },
       createLogger('orchestrator-bench', 'silent'),
     );
-    const realtime = requestRealtimePriority(priority);
+    requestRealtimePriority(priority);
     return {
       orch,
       worker,
       url: `ws://127.0.0.1:${orch.ws.port}`,
-      scheduling: { worker: threadScheduling(worker.child.pid as number).policy, orchestrator: realtime.granted ? 'fifo' : 'other' },
+      scheduling: { worker: threadScheduling(worker.child.pid as number).policy, orchestrator: threadScheduling(process.pid).policy },
       stop: async () => {
         await orch.shutdown();
         await worker.stop();

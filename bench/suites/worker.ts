@@ -69,7 +69,7 @@ function underran(frames: Received[]): boolean {
 export async function workerSuite(opts: { trials: number; voice?: string; tsx?: boolean; realtime?: boolean }): Promise<Record<string, unknown>> {
   const voice = pickRealVoice(opts.voice);
   const priority = opts.realtime ? SUGGESTED_REALTIME_PRIORITY : 0;
-  const clientRealtime = requestRealtimePriority(priority);
+  requestRealtimePriority(priority);
   const worker = await startWorkerProcess(
     voice.id,
     { REALTIME_PRIORITY: String(priority) },
@@ -156,7 +156,7 @@ export async function workerSuite(opts: { trials: number; voice?: string; tsx?: 
       voice: voice.id,
       runtime: opts.tsx ? 'tsx' : 'compiled',
       // The event loops' scheduling while measured (realtime when permitted; README).
-      scheduling: { worker: threadScheduling(worker.child.pid as number).policy, client: clientRealtime.granted ? 'fifo' : 'other' },
+      scheduling: { worker: threadScheduling(worker.child.pid as number).policy, client: threadScheduling(process.pid).policy },
       trials: opts.trials,
       fal_ms: summary(fal),
       control_ack_ms: summary(ack),
