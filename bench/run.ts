@@ -1,9 +1,10 @@
 /**
- * Benchmarks: `npm run bench -- --suite NAME [--json] [--trials N] [--voice ID] [--tsx] [--realtime]`.
+ * Benchmarks: `npm run bench -- --suite NAME [--json] [--trials N] [--voice ID] [--tsx] [--normal-priority]`.
  * The engine and worker suites run the engine in a process of its own, compiled and configured as
  * `npm run worker` and the container images run it; `--tsx` runs it from the sources under tsx.
- * `--realtime`: the worker, e2e and barge-in suites run the worker and the orchestrator (or the
- * client standing in for it) as with REALTIME_PRIORITY=10; by default, as the default configs do.
+ * The worker, e2e and barge-in suites run the worker and the orchestrator (or the client standing
+ * in for it) as the default configs do, their event loops at realtime priority where permitted;
+ * `--normal-priority` runs them as with REALTIME_PRIORITY=0.
  * The last stdout line with --json is one JSON object (fields per SPEC §9).
  */
 import { parseArgs } from 'node:util';
@@ -14,7 +15,7 @@ const { values } = parseArgs({
     trials: { type: 'string', default: '50' },
     voice: { type: 'string' },
     tsx: { type: 'boolean', default: false },
-    realtime: { type: 'boolean', default: false },
+    'normal-priority': { type: 'boolean', default: false },
   },
 });
 
@@ -27,10 +28,10 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   engine: async () => (await import('./suites/engine.js')).engineSuite({ trials, voice: values.voice, tsx: values.tsx }),
   resampler: async () => (await import('./suites/resampler.js')).resamplerSuite({ trials }),
   'ort-options': async () => (await import('./suites/ort-options.js')).ortOptionsSuite({ trials, voice: values.voice }),
-  worker: async () => (await import('./suites/worker.js')).workerSuite({ trials, voice: values.voice, tsx: values.tsx, realtime: values.realtime }),
+  worker: async () => (await import('./suites/worker.js')).workerSuite({ trials, voice: values.voice, tsx: values.tsx, realtime: !values['normal-priority'] }),
   vad: async () => (await import('./suites/vad.js')).vadSuite({ trials }),
-  e2e: async () => (await import('./suites/e2e.js')).e2eSuite({ trials, voice: values.voice, realtime: values.realtime }),
-  'barge-in': async () => (await import('./suites/barge-in.js')).bargeInSuite({ trials, voice: values.voice, realtime: values.realtime }),
+  e2e: async () => (await import('./suites/e2e.js')).e2eSuite({ trials, voice: values.voice, realtime: !values['normal-priority'] }),
+  'barge-in': async () => (await import('./suites/barge-in.js')).bargeInSuite({ trials, voice: values.voice, realtime: !values['normal-priority'] }),
   browser: async () => (await import('./suites/browser.js')).browserSuite({ trials, voice: values.voice, transport: 'websocket' }),
   webrtc: async () => (await import('./suites/browser.js')).browserSuite({ trials, voice: values.voice, transport: 'livekit' }),
 };

@@ -71,7 +71,7 @@ const schema = z.strictObject({
   pacer: z.strictObject({ lead_ms: int().pipe(z.number().min(0).max(1000)).default(60) }).prefault({}),
   inspection: z.strictObject({ enabled: bool().default(true), sky: bool().default(false) }).prefault({}),
   livekit: livekitSchema,
-  realtime_priority: realtimePriority().default(0),
+  realtime_priority: realtimePriority(),
   log_level: z.enum(LOG_LEVELS).default('info'),
 });
 

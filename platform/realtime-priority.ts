@@ -9,10 +9,10 @@
  * 2.7-2.8 ms, worker and client both realtime; the worker alone did not help). The loop uses a few
  * percent of a core, and the kernel's RT throttling keeps 5% for everything else regardless.
  *
- * Off by default (realtime_priority: 0): with 6 concurrent sessions through the orchestrator
- * (`--suite e2e --realtime`) late frames doubled on this loaded 2-core machine. Not yet
- * explained; a likely cause is each realtime wakeup preempting onnxruntime's threads mid-op (the
- * other one then spins at the barrier) where a normal wakeup often waits.
+ * On by default (realtime_priority: 10). Each realtime wakeup preempts an inference thread
+ * mid-operation; a spinning partner thread would then busy-wait at the barrier on the other core,
+ * which tripled late frames with 6 sessions, so the worker turns onnxruntime's spinning off when
+ * its loop got realtime priority (workers/tts/scheduling.ts).
  *
  * SCHED_RESET_ON_FORK: threads started later (the inference thread, onnxruntime's pool, libuv's)
  * start as ordinary threads instead of inheriting realtime priority.
@@ -24,8 +24,8 @@ const SCHED_FIFO = 1;
 const SCHED_RESET_ON_FORK = 0x40000000;
 const EPERM = 1;
 
-/** What README and .env.example suggest for REALTIME_PRIORITY; the configs' default is 0 (off). */
-export const SUGGESTED_REALTIME_PRIORITY = 10;
+/** The configs' default REALTIME_PRIORITY, within what compose's `ulimits: rtprio` grants. */
+export const DEFAULT_REALTIME_PRIORITY = 10;
 
 export type RealtimeResult =
   | { granted: true; priority: number }
@@ -75,14 +75,21 @@ export function requestRealtimePriority(priority: number): RealtimeResult {
 /** One log line for the result, for a service's startup. */
 export function describeRealtime(r: RealtimeResult): string {
   if (r.granted) return `Event loop runs at realtime priority (SCHED_FIFO ${r.priority})`;
-  if (r.reason.startsWith('disabled')) return `Event loop runs at normal priority (realtime_priority: 0; REALTIME_PRIORITY=${SUGGESTED_REALTIME_PRIORITY} asks for SCHED_FIFO)`;
+  if (r.reason.startsWith('disabled')) return `Event loop runs at normal priority (realtime_priority: 0; REALTIME_PRIORITY=${DEFAULT_REALTIME_PRIORITY} asks for SCHED_FIFO)`;
   return `Event loop runs at normal priority: realtime ${r.reason}${r.hint ? `; ${r.hint}` : ''}. Control latency may then reach 5-15 ms while both cores synthesize`;
 }
 
+type InfoLogger = { info(fields: object, message: string): void };
+
+/** The startup log line for the result; `fields` adds what the service chose because of it. */
+export function logRealtime(r: RealtimeResult, logger: InfoLogger, fields: object = {}): void {
+  logger.info({ realtime: r.granted, ...fields }, describeRealtime(r));
+}
+
 /** What a service's entry point does: asks for `priority`, says in one log line what it got. */
-export function applyRealtimePriority(priority: number, logger: { info(fields: object, message: string): void }): RealtimeResult {
+export function applyRealtimePriority(priority: number, logger: InfoLogger): RealtimeResult {
   const r = requestRealtimePriority(priority);
-  logger.info({ realtime: r.granted }, describeRealtime(r));
+  logRealtime(r, logger);
   return r;
 }
 

@@ -11,7 +11,8 @@ import { DEFAULT_WEB_DIR } from '../orchestrator/web-client.js';
 import { loadWorkerConfig } from '../workers/tts/config.js';
 import { createLogger } from '../workers/tts/logger.js';
 import { startWorker } from '../workers/tts/server.js';
-import { applyRealtimePriority } from '../platform/realtime-priority.js';
+import { logRealtime, requestRealtimePriority } from '../platform/realtime-priority.js';
+import { inferenceTuningFor } from '../workers/tts/scheduling.js';
 import { downloadVoice } from '../workers/tts/voices/download.js';
 import { DEFAULT_VOICE_ID, listVoiceIds, voicepacksDir } from '../workers/tts/voices/voicepack.js';
 
@@ -70,13 +71,16 @@ function ensureWebClient(): void {
 ensureWebClient();
 const voice = await chooseVoice();
 const workerConfig = loadWorkerConfig(undefined, { ...process.env, DEFAULT_MODEL: voice, REDIS_URL: '', WORKER_HOST: '127.0.0.1' });
-const worker = await startWorker({ ...workerConfig, host: '127.0.0.1' }, { logger: logger.child({ service: 'tts-worker' }) });
+// One event loop serves both: the worker's setting (REALTIME_PRIORITY sets both files' keys).
+// Asked before the voice loads: its onnxruntime threads are set up to suit the loop.
+const realtime = requestRealtimePriority(workerConfig.realtime_priority);
+const inference = inferenceTuningFor(realtime);
+const worker = await startWorker({ ...workerConfig, host: '127.0.0.1' }, { logger: logger.child({ service: 'tts-worker' }), inference });
 const orchestrator = await startOrchestrator(
   { ...orchestratorConfigFromEnv(), voice, staticWorkers: [`grpc://127.0.0.1:${worker.grpcPort}`], redisUrl: null },
   logger.child({ service: 'orchestrator' }),
 );
-// One event loop serves both: the worker's setting (REALTIME_PRIORITY sets both files' keys).
-applyRealtimePriority(workerConfig.realtime_priority, logger);
+logRealtime(realtime, logger, { inference_spinning: inference.spinning });
 const httpPort = (orchestrator.http.server.address() as { port: number }).port;
 console.log(
   `\n  Voice chat is up (voice ${voice}).\n  Browser:   http://localhost:${httpPort}/  (live sessions: http://localhost:${httpPort}/live.html)\n` +

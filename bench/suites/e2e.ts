@@ -12,7 +12,7 @@ import { pickRealVoice } from '../../workers/tts/voices/pick.js';
 import { BENCH_SENTENCES } from '../sentences.js';
 import { peakRssMb, percentile, round, summary } from '../stats.js';
 import { startWorkerProcess, type WorkerProcess } from '../worker-process.js';
-import { requestRealtimePriority, SUGGESTED_REALTIME_PRIORITY, threadScheduling } from '../../platform/realtime-priority.js';
+import { requestRealtimePriority, DEFAULT_REALTIME_PRIORITY, threadScheduling } from '../../platform/realtime-priority.js';
 
 export const LONG_TEXT = BENCH_SENTENCES.slice(0, 4).join(' ');
 const CONCURRENT_SESSIONS = 6;
@@ -86,10 +86,10 @@ export interface Stack {
 
 /**
  * A worker child process plus the orchestrator in this process (static discovery, ports 0). With
- * `realtime` both ask for realtime priority as the services do with REALTIME_PRIORITY=10.
+ * `realtime` both ask for realtime priority as the services do by default (REALTIME_PRIORITY=10).
  */
 export async function startStack(voiceId: string, bargeInPolicy: BargeInPolicy, opts: { realtime?: boolean } = {}): Promise<Stack> {
-  const priority = opts.realtime ? SUGGESTED_REALTIME_PRIORITY : 0;
+  const priority = opts.realtime ? DEFAULT_REALTIME_PRIORITY : 0;
   const worker = await startWorkerProcess(voiceId, { REALTIME_PRIORITY: String(priority) });
   try {
     const orch = await startOrchestrator(

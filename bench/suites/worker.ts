@@ -5,7 +5,7 @@ import { BENCH_SENTENCES } from '../sentences.js';
 import { round, summary } from '../stats.js';
 import { startWorkerProcess } from '../worker-process.js';
 import { ensureServerBuild } from '../../scripts/compiled.mjs';
-import { requestRealtimePriority, SUGGESTED_REALTIME_PRIORITY, threadScheduling } from '../../platform/realtime-priority.js';
+import { requestRealtimePriority, DEFAULT_REALTIME_PRIORITY, threadScheduling } from '../../platform/realtime-priority.js';
 
 const LONG_TEXT = BENCH_SENTENCES.slice(0, 4).join(' ');
 /** Client playout buffer used to judge underruns: a frame later than its slot after this is one. */
@@ -64,11 +64,11 @@ function underran(frames: Received[]): boolean {
 /**
  * `tsx`: the worker from its sources under tsx instead of compiled as `npm run worker` runs it.
  * `realtime`: the worker's event loop and this client's (the orchestrator's part) ask for
- * realtime priority, as with REALTIME_PRIORITY=10; otherwise neither does (the default configs).
+ * realtime priority, as the default configs do (REALTIME_PRIORITY=10); otherwise neither does.
  */
 export async function workerSuite(opts: { trials: number; voice?: string; tsx?: boolean; realtime?: boolean }): Promise<Record<string, unknown>> {
   const voice = pickRealVoice(opts.voice);
-  const priority = opts.realtime ? SUGGESTED_REALTIME_PRIORITY : 0;
+  const priority = opts.realtime ? DEFAULT_REALTIME_PRIORITY : 0;
   requestRealtimePriority(priority);
   const worker = await startWorkerProcess(
     voice.id,

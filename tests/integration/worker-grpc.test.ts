@@ -18,6 +18,7 @@ import type { WorkerRecord } from '../../workers/tts/discovery/registry.js';
 import type { AudioFrame, TTSServiceClient } from '../../workers/tts/grpc/generated/tts.js';
 import { createLogger } from '../../workers/tts/logger.js';
 import { ModelManager } from '../../workers/tts/models/model-manager.js';
+import { inferenceTuningFor } from '../../workers/tts/scheduling.js';
 import { writeTestVoice } from '../../workers/tts/voices/test-voice.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import {
@@ -681,6 +682,27 @@ describe('test-voice worker: model management, logs, cancellation', () => {
 });
 
 // =============================================================================================
+describe('onnxruntime settings from the entry point', () => {
+  it('every voice the worker loads, preloaded or loaded later, runs with them (spinning off under a realtime loop)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tts-tuning-voices-'));
+    for (const id of ['en_US-tune-a', 'en_US-tune-b']) writeTestVoice(root, { id });
+    const h = await startTestWorker({ voicepacksDir: root, defaultModel: 'en_US-tune-a', inference: inferenceTuningFor({ granted: true, priority: 10 }) });
+    try {
+      await h.worker.models.load('en_US-tune-b');
+      for (const id of ['en_US-tune-a', 'en_US-tune-b']) {
+        const lease = await h.worker.models.acquire(id);
+        expect(lease.engine.model.tuning.spinning, id).toBe(false);
+        lease.release();
+      }
+    } finally {
+      await h.stop();
+      rmSync(root, { recursive: true, force: true });
+    }
+    // Without a realtime loop onnxruntime's threads spin, its default and the faster one there.
+    expect(inferenceTuningFor({ granted: false, reason: 'not permitted' })).toEqual({ spinning: true });
+  });
+});
+
 describe('ModelManager idle eviction (injected clock, no waiting)', () => {
   let root: string;
   beforeAll(() => {

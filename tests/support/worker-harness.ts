@@ -31,7 +31,7 @@ import {
   type UnloadModelResponse,
 } from '../../workers/tts/grpc/generated/tts.js';
 import { createLogger, type LogLevel } from '../../workers/tts/logger.js';
-import { startWorker, type RunningWorker } from '../../workers/tts/server.js';
+import { startWorker, type RunningWorker, type StartWorkerOptions } from '../../workers/tts/server.js';
 
 /** Output format (SPEC §3). */
 export const FRAME_BYTES = 1920;
@@ -90,6 +90,8 @@ export interface TestWorkerOptions {
   captureLogs?: boolean;
   /** gRPC server interceptors, e.g. a `WorkerTap` that records (and can fail) the calls the worker gets. */
   interceptors?: ServerInterceptor[];
+  /** onnxruntime settings for the worker's voices, as the entry points pass them. */
+  inference?: StartWorkerOptions['inference'];
 }
 
 export interface WorkerHarness {
@@ -148,7 +150,7 @@ export async function startTestWorker(opts: TestWorkerOptions): Promise<WorkerHa
 
   let worker: RunningWorker;
   try {
-    worker = await startWorker(config, { logger, defaultMetrics: false, ...(opts.interceptors && { interceptors: opts.interceptors }) });
+    worker = await startWorker(config, { logger, defaultMetrics: false, ...(opts.interceptors && { interceptors: opts.interceptors }), ...(opts.inference && { inference: opts.inference }) });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;

@@ -12,6 +12,7 @@ import { WORKER_NODE_ENV, WORKER_NODE_FLAGS } from '../../bench/worker-process.j
 import { loadOrchestratorConfig } from '../../orchestrator/config.js';
 import { LIVEKIT_SERVER_VERSION } from '../helpers/livekit-server.js';
 import { loadWorkerConfig } from '../../workers/tts/config.js';
+import { DEFAULT_REALTIME_PRIORITY } from '../../platform/realtime-priority.js';
 import {
   containerPorts,
   ENV_EXAMPLE,
@@ -500,7 +501,7 @@ describe('docker-compose.yml agrees with the rest of the project', () => {
       const svc = compose.services.orchestrator!;
       const orchestrator = loadOrchestratorConfig(nativeValue(env(svc).ORCHESTRATOR_CONFIG!, 'orchestrator', { compose, workDir: REPO_ROOT, ports: {} }), env(svc)).realtime_priority;
       for (const [name, asked] of [['tts0', worker], ['tts1', worker], ['orchestrator', orchestrator]] as const) {
-        const wanted = Math.max(asked, 10); // the value README and .env.example suggest
+        const wanted = Math.max(asked, DEFAULT_REALTIME_PRIORITY); // also what .env.example sets
         const rtprio = (compose.services[name]!.ulimits as { rtprio?: number | { soft: number; hard: number } } | undefined)?.rtprio;
         const soft = typeof rtprio === 'object' ? rtprio.soft : rtprio;
         expect(soft, `${name} ulimits.rtprio`).toBeGreaterThanOrEqual(wanted);

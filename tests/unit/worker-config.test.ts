@@ -47,7 +47,7 @@ describe('loadWorkerConfig', () => {
       },
       audio: { loudness_target_lufs: null, chunking: 'stream', trim_leading_silence_dbfs: -60 },
       limits: { max_text_chars: 5000 },
-      realtime_priority: 0,
+      realtime_priority: 10,
       log_level: 'info',
     });
     expect(loadWorkerConfig(DEFAULT_WORKER_CONFIG_PATH, {})).toEqual(config);

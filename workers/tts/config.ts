@@ -65,7 +65,7 @@ const workerConfigSchema = z.strictObject({
     })
     .prefault({}),
   limits: z.strictObject({ max_text_chars: positiveInt().default(5000) }).prefault({}),
-  realtime_priority: realtimePriority().default(0),
+  realtime_priority: realtimePriority(),
   log_level: z.enum(LOG_LEVELS, { error: (iss) => `expected one of ${LOG_LEVELS.join(', ')}, got ${got(iss.input)}` }).default('info'),
 });
 

@@ -1,12 +1,16 @@
 /** `npm run worker`: the TTS worker configured by configs/worker.yaml and the environment. */
 import { ConfigError, loadWorkerConfig } from './config.js';
 import { startWorker } from './server.js';
-import { applyRealtimePriority } from '../../platform/realtime-priority.js';
+import { logRealtime, requestRealtimePriority } from '../../platform/realtime-priority.js';
+import { inferenceTuningFor } from './scheduling.js';
 
 try {
   const config = loadWorkerConfig(process.env.WORKER_CONFIG);
-  const worker = await startWorker(config);
-  applyRealtimePriority(config.realtime_priority, worker.logger);
+  // Asked before the voices load: their onnxruntime threads are set up to suit the loop.
+  const realtime = requestRealtimePriority(config.realtime_priority);
+  const inference = inferenceTuningFor(realtime);
+  const worker = await startWorker(config, { inference });
+  logRealtime(realtime, worker.logger, { inference_spinning: inference.spinning });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       void worker.shutdown(signal).then(() => process.exit(0));

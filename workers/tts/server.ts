@@ -7,6 +7,7 @@ import { buildHealthReport, createWorkerHttp } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { WorkerMetrics } from './metrics.js';
 import { ModelManager } from './models/model-manager.js';
+import type { InferenceTuning } from './engine/piper-model.js';
 import { SessionStore } from './sessions/session-store.js';
 
 export interface RunningWorker {
@@ -27,6 +28,8 @@ export interface StartWorkerOptions {
   models?: ModelManager;
   /** gRPC server interceptors (tests observe the calls the worker receives; none by default). */
   interceptors?: ServerInterceptor[];
+  /** onnxruntime settings for every voice the worker loads (`inferenceTuningFor` at the entry points). */
+  inference?: Partial<InferenceTuning>;
 }
 
 /** Starts the TTS worker: models (preloaded and warm), gRPC on `port`, HTTP on `http_port`, discovery. */
@@ -45,6 +48,7 @@ export async function startWorker(config: WorkerConfig, options: StartWorkerOpti
       minResidencySeconds: mm.min_residency_seconds,
       maxLoaded: mm.max_loaded,
       logger,
+      ...(options.inference && { tuning: options.inference }),
       onLoad: (model, result) => metrics.modelLoads.inc({ model, result }),
     });
   await models.start();

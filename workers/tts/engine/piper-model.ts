@@ -109,6 +109,8 @@ export class PiperModel {
     private readonly thread: Worker,
     readonly config: PiperConfig,
     readonly sampleRate: number,
+    /** The onnxruntime settings the session was created with. */
+    readonly tuning: InferenceTuning,
   ) {
     thread.on('message', (msg: ThreadMessage) => this.onMessage(msg));
     thread.on('error', (err) => this.fail(err));
@@ -155,7 +157,7 @@ export class PiperModel {
       thread.on('error', onError);
       thread.on('exit', onExit);
     });
-    return new PiperModel(thread, config, config.audio.sample_rate);
+    return new PiperModel(thread, config, config.audio.sample_rate, t);
   }
 
   get numSpeakers(): number {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { PiperEngine } from '../engine/engine.js';
+import type { InferenceTuning } from '../engine/piper-model.js';
 import { listVoiceIds, loadVoicepack, type Voicepack } from '../voices/voicepack.js';
 
 export interface ModelManagerOptions {
@@ -12,6 +13,8 @@ export interface ModelManagerOptions {
   logger: Logger;
   /** How a voice becomes an engine; tests may pass a loader with other tuning. */
   loadEngine?: (voice: Voicepack) => Promise<PiperEngine>;
+  /** onnxruntime settings for the default loader. */
+  tuning?: Partial<InferenceTuning>;
   onLoad?: (modelId: string, result: 'ok' | 'error') => void;
   now?: () => number;
 }
@@ -145,7 +148,7 @@ export class ModelManager {
     log.info('Loading model');
     try {
       const t0 = performance.now();
-      const engine = await (this.opts.loadEngine ?? ((v) => PiperEngine.load(v)))(voice);
+      const engine = await (this.opts.loadEngine ?? ((v) => PiperEngine.load(v, { tuning: this.opts.tuning })))(voice);
       const loadMs = performance.now() - t0;
       const { preparation } = engine;
       if (preparation?.warning) log.warn(preparation.warning);
