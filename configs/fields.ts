@@ -15,13 +15,12 @@ export const int = () =>
   z.preprocess(toNumber, z.number({ error: (iss) => `expected a number, got ${got(iss.input)}` }).int({ error: 'must be an integer' }));
 export const port = () => int().pipe(z.number().min(0, { error: 'must be 0-65535' }).max(65_535, { error: 'must be 0-65535' }));
 export const positiveInt = () => int().pipe(z.number().positive({ error: 'must be greater than 0' }));
-/**
- * SCHED_FIFO priority for a service's event loop (platform/realtime-priority.ts); 0 = never ask.
- * The default, 10, is within what compose's `ulimits: rtprio` grants.
- */
+/** The configs' default SCHED_FIFO priority, within what compose's `ulimits: rtprio` grants. */
+export const DEFAULT_REALTIME_PRIORITY = 10;
+/** SCHED_FIFO priority for a service's event loop (platform/realtime-priority.ts); 0 = never ask. */
 export const realtimePriority = () =>
   int()
     .pipe(z.number().min(0, { error: 'must be 0-99 (0 = off)' }).max(99, { error: 'must be 0-99 (0 = off)' }))
-    .default(10);
+    .default(DEFAULT_REALTIME_PRIORITY);
 export const bool = () => z.preprocess(toBoolean, z.boolean({ error: (iss) => `expected true or false, got ${got(iss.input)}` }));
 export const nonEmpty = () => z.string({ error: (iss) => `expected a string, got ${got(iss.input)}` }).trim().min(1, { error: 'must not be empty', abort: true });

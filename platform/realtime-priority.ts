@@ -19,13 +19,14 @@
  */
 import { readFileSync } from 'node:fs';
 import koffi from 'koffi';
+import { DEFAULT_REALTIME_PRIORITY } from '../configs/fields.js';
 
 const SCHED_FIFO = 1;
 const SCHED_RESET_ON_FORK = 0x40000000;
 const EPERM = 1;
 
-/** The configs' default REALTIME_PRIORITY, within what compose's `ulimits: rtprio` grants. */
-export const DEFAULT_REALTIME_PRIORITY = 10;
+// One default for the configs' schema and for the benches and tests that ask as the configs do.
+export { DEFAULT_REALTIME_PRIORITY };
 
 export type RealtimeResult =
   | { granted: true; priority: number }
