@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { pino } from 'pino';
 import { orchestratorConfigFromEnv, startOrchestrator } from '../orchestrator/server.js';
 import { DEFAULT_WEB_DIR } from '../orchestrator/web-client.js';
 import { loadWorkerConfig } from '../workers/tts/config.js';
@@ -16,7 +17,12 @@ import { inferenceTuningFor } from '../workers/tts/scheduling.js';
 import { downloadVoice } from '../workers/tts/voices/download.js';
 import { DEFAULT_VOICE_ID, listVoiceIds, voicepacksDir } from '../workers/tts/voices/voicepack.js';
 
-const logger = createLogger('voice-stack', process.env.LOG_LEVEL ?? 'info');
+const level = process.env.LOG_LEVEL ?? 'info';
+// One root logger per service, not children of one: a pino child binding `service` again would
+// write the key twice in every line (`"service":"voice-stack",…,"service":"tts-worker"`), which
+// log shippers read as the first value or reject. One stdout stream keeps the lines in order.
+const stdout = pino.destination(1);
+const logger = createLogger('voice-stack', level, stdout);
 
 async function chooseVoice(): Promise<string> {
   const wanted = process.env.DEFAULT_MODEL;
@@ -75,10 +81,10 @@ const workerConfig = loadWorkerConfig(undefined, { ...process.env, DEFAULT_MODEL
 // Asked before the voice loads: its onnxruntime threads are set up to suit the loop.
 const realtime = requestRealtimePriority(workerConfig.realtime_priority);
 const inference = inferenceTuningFor(realtime);
-const worker = await startWorker({ ...workerConfig, host: '127.0.0.1' }, { logger: logger.child({ service: 'tts-worker' }), inference });
+const worker = await startWorker({ ...workerConfig, host: '127.0.0.1' }, { logger: createLogger('tts-worker', level, stdout), inference });
 const orchestrator = await startOrchestrator(
   { ...orchestratorConfigFromEnv(), voice, staticWorkers: [`grpc://127.0.0.1:${worker.grpcPort}`], redisUrl: null },
-  logger.child({ service: 'orchestrator' }),
+  createLogger('orchestrator', level, stdout),
 );
 logRealtime(realtime, logger, { inference_spinning: inference.spinning });
 const httpPort = (orchestrator.http.server.address() as { port: number }).port;

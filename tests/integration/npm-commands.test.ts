@@ -159,7 +159,7 @@ describe('npm start', () => {
       WORKER_PORT: String(await freePort()),
       WORKER_HTTP_PORT: String(await freePort()),
       REALTIME_PRIORITY: '0', // the default (10) is checked on `npm run worker` above
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'info',
     };
     // As in a user's shell: vitest's NODE_ENV=test would, among others, make Vite build a
     // development bundle.
@@ -219,5 +219,12 @@ describe('npm start', () => {
     process.kill(node!, 'SIGINT');
     const [code, signal] = await exited;
     expect({ code, signal }, `${out}\n${err}`).toEqual({ code: 0, signal: null });
+
+    // Log lines are JSON, each naming the service that wrote it once: a key written twice is
+    // read as either value (or rejected) by log shippers.
+    const logLines = out.split('\n').filter((l) => l.startsWith('{'));
+    for (const line of logLines) expect(line.match(/"service":/g), line).toHaveLength(1);
+    const services = new Set(logLines.map((l) => (JSON.parse(l) as { service: string }).service));
+    expect([...services].sort()).toEqual(['orchestrator', 'tts-worker', 'voice-stack']);
   }, 180_000);
 });
