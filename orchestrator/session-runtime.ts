@@ -228,19 +228,24 @@ export class SessionRuntime implements SessionHandle {
   /**
    * `session_start` with a voice: the next utterance uses it. The worker session is reopened with
    * that model at once (so the switch is checked now, not at the next text); an unknown voice
-   * gets an `error` and the session keeps its voice.
+   * gets an `error` and the session keeps its voice. A text that arrives while the switch is
+   * pending waits for it, and is spoken in the kept voice if the switch fails (it used to get the
+   * failed switch's worker error and be dropped).
    */
   private async switchVoice(voice: string): Promise<void> {
     if (voice === this.voice) return;
     const previous = this.voice;
     const old = this.worker;
     this.voice = voice;
-    this.worker = this.openWorker();
+    const opening = this.openWorker(voice);
+    const kept = opening.catch(() => {
+      if (this.voice === voice) this.voice = previous; // unless a later switch took over
+      return old ?? this.openWorker(previous);
+    });
+    this.worker = kept;
     try {
-      await this.worker;
+      await opening;
     } catch (err) {
-      this.voice = previous;
-      this.worker = old;
       this.deps.conn.send(errorMessage('unknown_voice', `voice ${JSON.stringify(voice)} is not available: ${(err as Error).message}`));
       return;
     }
@@ -258,12 +263,13 @@ export class SessionRuntime implements SessionHandle {
     return new Set(this.failedAt.keys());
   }
 
-  private async openWorker(): Promise<WorkerBinding> {
+  /** A worker session for `voice` (read now: a switch during the lookup must not change it). */
+  private async openWorker(voice = this.voice): Promise<WorkerBinding> {
     const workers = await this.deps.discovery.list();
-    const info = chooseWorker(workers, { language: this.deps.language, model: this.voice, exclude: this.recentlyFailed() });
+    const info = chooseWorker(workers, { language: this.deps.language, model: voice, exclude: this.recentlyFailed() });
     if (!info) throw new Error('no healthy TTS worker is available');
     const client = this.deps.clients(info.addr);
-    const sessionId = await client.startSession(this.voice);
+    const sessionId = await client.startSession(voice);
     return { client, sessionId };
   }
 

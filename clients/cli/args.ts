@@ -26,7 +26,8 @@ export const USAGE = `Usage: npm run cli -- [options]
   --max-retries N     give up after N failed reconnects (default: unlimited)
   --no-play           do not play audio
   -h, --help          this text
-Interactive commands: /pause /resume /stop /voice <id> /quit`;
+Interactive commands: /pause /resume /stop /voice [id] /quit
+Piped input is a script: text lines, /voice <id> (for the lines after it), /voice (list), /quit`;
 
 export class UsageError extends Error {}
 

@@ -1,7 +1,7 @@
 /**
  * `npm run cli -- --host ws://localhost:8080`: the WebSocket CLI client of SPEC §5.
  * Interactive (a TTY): type a line to have it spoken, /pause /resume /stop /voice <id> /quit.
- * Non-interactive: `--text "..."` (repeatable) or one utterance per line of a piped stdin;
+ * Non-interactive: `--text "..."` (repeatable) or a piped stdin, taken as a script (script.ts);
  * exits 0 once every reply is finished.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -11,6 +11,7 @@ import type { ServerMessage } from '../../transports/websocket/protocol.js';
 import { parseCliArgs, USAGE, UsageError, validateUrl, type CliOptions } from './args.js';
 import { Connection } from './connection.js';
 import { MicFileStreamer, startArecord } from './mic.js';
+import { Script } from './script.js';
 import { Player } from './playback.js';
 import { FRAME_MS, SessionTracker } from './session.js';
 import { fmtSeconds, Ui } from './ui.js';
@@ -50,9 +51,6 @@ const readStdinLines = opts.texts.length === 0 && !interactive;
 const ui = new Ui();
 const player = new Player(opts.play, (line) => ui.line(line));
 const allAudio: Buffer[] = [];
-/** Utterances for the non-interactive run: every text to say, in order. */
-const toSay: string[] = [...opts.texts];
-let stdinEnded = !readStdinLines;
 let exiting = false;
 let arecord: ChildProcess | undefined;
 
@@ -75,17 +73,19 @@ const tracker = new SessionTracker({
       writeWavFile(path, u.chunks);
       ui.line(`[utt ${u.index}] wrote ${path}`);
     }
-    maybeFinish();
+    afterReply();
   },
   stopped(u, dropped) {
     player.flush();
     const what = u ? `[utt ${u.index}] stopped after ${fmtSeconds(u.frames * FRAME_MS)} of audio` : '[stopped]';
     ui.line(`${what}${dropped ? `; ${dropped} queued ${dropped === 1 ? 'text' : 'texts'} dropped by the server` : ''}`);
-    maybeFinish();
+    afterReply();
   },
   state(state) {
     ui.line(`[state] ${state}`);
     if (state === 'PAUSED' || state === 'BARGED_IN') player.flush();
+    // After the tracker has settled what this LISTENING ended (it does so once this returns).
+    if (state === 'LISTENING') queueMicrotask(afterReply);
   },
 });
 
@@ -100,9 +100,9 @@ const mic = micPcm
 const conn = new Connection(opts.host, opts.maxRetries, {
   onOpen() {
     ui.line(`[connection] connected to ${opts.host}`);
-    if (opts.voice) conn.send({ type: 'session_start', voice: opts.voice });
-    // Non-interactive: (re)send whatever has not been spoken yet.
-    for (const text of toSay.slice(tracker.finished)) sendText(text, false);
+    // Non-interactive: the script (re)sends whatever has not been said yet, in its voice.
+    if (script) script.connected();
+    else if (opts.voice) conn.send({ type: 'session_start', voice: opts.voice });
   },
   onMessage: handleMessage,
   onBinaryAudio: (pcm) => tracker.audio(pcm),
@@ -116,6 +116,25 @@ const conn = new Connection(opts.host, opts.maxRetries, {
   },
   log: (line) => ui.error(line),
 });
+
+/** The non-interactive run: `--text` values, or the lines of a piped stdin. */
+const script = interactive
+  ? undefined
+  : new Script(
+      {
+        send(m) {
+          const ok = conn.send(m);
+          if (ok && m.type === 'session_start' && m.voice) ui.line(`[voice] asked for ${m.voice}`);
+          return ok;
+        },
+        finished: () => tracker.finished,
+        settled: () => tracker.idle && tracker.state === 'LISTENING',
+        sent: (text) => tracker.sent(text),
+      },
+      opts.voice,
+    );
+for (const text of opts.texts) script?.say(text);
+if (opts.texts.length > 0) script?.end();
 
 function clip(text: string): string {
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
@@ -143,24 +162,36 @@ function handleMessage(m: ServerMessage): void {
           ? '[voice] no voices offered by the workers'
           : `[voice] ${m.voices.map((v) => `${v.id === m.current ? '*' : ' '}${v.id} (${v.language}${v.loaded ? ', loaded' : ''})`).join('\n        ')}\n        /voice <id> switches`,
       );
+      script?.voicesListed();
+      afterReply();
       return;
     default:
       tracker.message(m);
   }
 }
 
-function sendText(text: string, record: boolean): void {
-  if (record) toSay.push(text);
+function sendText(text: string): void {
   if (conn.send({ type: 'text', text, is_final: true })) tracker.sent(text);
-  else if (interactive) ui.line('[not connected] the text was not sent; wait for the connection');
+  else ui.line('[not connected] the text was not sent; wait for the connection');
 }
 
-function maybeFinish(): void {
-  if (interactive || !stdinEnded) return;
-  if (tracker.finished >= toSay.length && tracker.idle) void shutdown(0);
+/** A reply finished (or a voices list came): the script goes on, and may be complete. */
+function afterReply(): void {
+  if (!script) return;
+  script.pump();
+  if (script.complete && tracker.idle) void shutdown(0);
 }
 
-function handleLine(raw: string, rl: Interface | undefined): void {
+/** One line of piped input (non-interactive), taken in order with the texts around it. */
+function handleScriptLine(raw: string, rl: Interface): void {
+  const line = raw.trim();
+  if (!line || !script?.reading) return;
+  const taken = script.add(line);
+  if (taken.kind === 'ignored') ui.line(`[?] ${taken.reason}`);
+  if (taken.kind === 'quit') rl.close();
+}
+
+function handleLine(raw: string, rl: Interface): void {
   const line = raw.trim();
   if (!line) return;
   if (line.startsWith('/')) {
@@ -188,8 +219,8 @@ function handleLine(raw: string, rl: Interface | undefined): void {
         return;
     }
   }
-  sendText(line, !interactive);
-  rl?.prompt();
+  sendText(line);
+  rl.prompt();
 }
 
 async function shutdown(code: number): Promise<void> {
@@ -223,10 +254,10 @@ if (interactive) {
   ui.line(`Type a line to hear it; /pause /resume /stop /voice <id> /quit. Ctrl+C quits.`);
 } else if (readStdinLines) {
   const rl = createInterface({ input: process.stdin });
-  rl.on('line', (l) => handleLine(l, undefined));
+  rl.on('line', (l) => handleScriptLine(l, rl));
   rl.on('close', () => {
-    stdinEnded = true;
-    maybeFinish();
+    script?.end();
+    afterReply();
   });
 }
 // Live capture starts at once; frames are dropped while the socket is down.

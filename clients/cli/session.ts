@@ -42,6 +42,11 @@ export class SessionTracker {
     this.pending.push({ text, sentAt: performance.now() });
   }
 
+  /** The session's state as last reported by the server (undefined before the first). */
+  get state(): string | undefined {
+    return this.lastState;
+  }
+
   /** Nothing sent is still waiting for its reply. */
   get idle(): boolean {
     return this.pending.length === 0 && this.current === undefined;

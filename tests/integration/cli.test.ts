@@ -4,7 +4,7 @@
  * deadlines, never by sleeping.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import { readMicWav, WavFormatError } from '../../clients/cli/wav.js';
 import { NO_AUDIO_MESSAGE } from '../../clients/cli/playback.js';
 import { concat, msToSamples, readWavS16, speechKit, type SpeechKit } from '../fixtures/vad-signals.js';
 import { startTestWorker, type WorkerHarness } from '../support/worker-harness.js';
+import { TEST_VOICE_ID, writeTestVoice } from '../../workers/tts/voices/test-voice.js';
 
 const VOICE = 'en_US-joe-medium';
 const LONG_TEXT =
@@ -125,11 +126,17 @@ describe('CLI client against a real worker + orchestrator', () => {
 
   beforeAll(async () => {
     requireRealVoice(VOICE);
-    worker = await startTestWorker({ voicepacksDir: voicepacksDir(), defaultModel: VOICE });
+    dir = mkdtempSync(join(tmpdir(), 'cli-test-'));
+    // The real voice (linked) and the test voice, so a script can switch between them.
+    const voices = join(dir, 'voices');
+    const joe = join(voices, 'piper', VOICE);
+    mkdirSync(joe, { recursive: true });
+    for (const f of readdirSync(join(voicepacksDir(), 'piper', VOICE))) symlinkSync(join(voicepacksDir(), 'piper', VOICE, f), join(joe, f));
+    writeTestVoice(voices);
+    worker = await startTestWorker({ voicepacksDir: voices, defaultModel: VOICE });
     orch = await startTestOrchestrator([`grpc://${worker.target}`], { bargeInPolicy: 'stop' });
     url = `ws://127.0.0.1:${orch.ws.port}`;
     speech = speechKit();
-    dir = mkdtempSync(join(tmpdir(), 'cli-test-'));
   }, 120_000);
 
   afterAll(async () => {
@@ -176,6 +183,24 @@ describe('CLI client against a real worker + orchestrator', () => {
       expect(info.peak).toBeGreaterThan(1000);
     }
     expect(cli.out).toMatch(/\[utt 2\] done/);
+  });
+
+  it('piped script: /voice switches once the earlier reply is done, /voice lists, /quit ends the input, /pause is ignored', async () => {
+    const cli = track(Cli.start(['--host', url, '--no-play'], { stdin: 'pipe' }));
+    cli.proc.stdin?.end(['Good morning.', '/pause', `/voice ${TEST_VOICE_ID}`, 'See you later.', '/voice', '/quit', 'Never said.', ''].join('\n'));
+    expect(await cli.exitCode(60_000)).toBe(0);
+    const out = cli.out;
+    expect(out).toContain('[?] /pause acts on the reply playing at the interactive prompt; ignored in piped input');
+    const done1 = out.indexOf('[utt 1] done');
+    const asked = out.indexOf(`[voice] asked for ${TEST_VOICE_ID}`);
+    const first2 = out.indexOf('[utt 2] first audio');
+    expect(done1, out).toBeGreaterThan(-1);
+    expect(asked, out).toBeGreaterThan(done1);
+    expect(first2, out).toBeGreaterThan(asked);
+    // The list asked for after the switch marks the test voice as the session's.
+    expect(out).toMatch(new RegExp(`\\*${TEST_VOICE_ID} \\(`));
+    expect(out).toMatch(/\[utt 2\] done/);
+    expect(out, 'nothing after /quit is said').not.toMatch(/\[utt 3\]/);
   });
 
   it('refused connection: says so, retries a bounded number of times, exits non-zero', async () => {

@@ -107,6 +107,8 @@ describe('npm run worker', () => {
       );
       expect(models.models.find((m) => m.modelId === VOICE)?.loaded).toBe(true);
       expect(output).toContain('Warmup synthesis complete');
+      // Paths it reports name the repository's voicepacks/, not the build's link to it.
+      expect(output).toContain(`"model_file":"${join(ROOT, 'voicepacks', 'piper', VOICE)}/`);
 
       // The serving process is node on the compiled entry, with the image's environment tuning.
       worker = findDescendant(npm.pid!, 'scripts/compiled.mjs');

@@ -149,6 +149,25 @@ describe('orchestrator over WebSocket, with a real worker and the real voice', (
     }
   });
 
+  it('a text sent right behind a switch to an unknown voice is spoken in the kept voice', async () => {
+    const c = await Client.connect(url);
+    try {
+      await c.next((m) => m.state === 'LISTENING', 'LISTENING');
+      // Both in one go: the text arrives while the switch is still being checked with the worker.
+      c.send({ type: 'session_start', voice: 'xx_XX-nobody-medium' });
+      c.send({ type: 'text', text: 'Still speaking.', is_final: true });
+      await c.next((m) => m.type === 'done', 'done with the kept voice');
+      const errors = c.messages.filter((m) => m.type === 'error').map((m) => (m as unknown as { code: string }).code);
+      expect(errors).toEqual(['unknown_voice']);
+      expect(c.messages.filter((m) => m.type === 'audio').length).toBeGreaterThan(10);
+      c.send({ type: 'voices' });
+      const list = (await c.next((m) => m.type === 'voices', 'voices')) as unknown as { current: string };
+      expect(list.current).toBe(VOICE);
+    } finally {
+      c.close();
+    }
+  });
+
   it('voices lists what the workers offer (the current voice marked); session_end ends the session', async () => {
     const c = await Client.connect(url);
     try {

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { bool, got, int, nonEmpty, port, positiveInt, realtimePriority, toNullableNumber } from '../../configs/fields.js';
 import { loadYamlConfig } from '../../configs/load.js';
+import { realDirectory } from './voices/voicepack.js';
 
 export { ConfigError, type ConfigIssue } from '../../configs/load.js';
 
@@ -102,7 +103,7 @@ export function loadWorkerConfig(path?: string, env: NodeJS.ProcessEnv = process
     hint: 'set WORKER_CONFIG',
   });
   const mm = config.model_manager;
-  mm.voicepacks_dir = isAbsolute(mm.voicepacks_dir) ? mm.voicepacks_dir : resolve(repoRoot, mm.voicepacks_dir);
+  if (!isAbsolute(mm.voicepacks_dir)) mm.voicepacks_dir = realDirectory(resolve(repoRoot, mm.voicepacks_dir));
   mm.preload = [...new Set(mm.preload.map((id) => (id === 'default' ? mm.default_model : id)))];
   return config;
 }

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -8,7 +8,17 @@ const repoRoot = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
 /** Voices root (holds `piper/<id>/`); `VOICEPACKS_DIR` overrides the repository's `voicepacks/`. */
 export function voicepacksDir(): string {
-  return resolve(process.env.VOICEPACKS_DIR ?? join(repoRoot, 'voicepacks'));
+  if (process.env.VOICEPACKS_DIR) return resolve(process.env.VOICEPACKS_DIR);
+  return realDirectory(join(repoRoot, 'voicepacks'));
+}
+
+/**
+ * `dir` through its links, when it exists. The compiled services run from dist/server, which
+ * links voicepacks/ back to the repository: paths in messages and logs should name the
+ * directory a user puts voices in.
+ */
+export function realDirectory(dir: string): string {
+  return existsSync(dir) ? realpathSync(dir) : dir;
 }
 
 export const DEFAULT_VOICE_ID = 'en_US-lessac-medium';
