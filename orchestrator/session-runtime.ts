@@ -246,7 +246,9 @@ export class SessionRuntime implements SessionHandle {
     try {
       await opening;
     } catch (err) {
-      this.deps.conn.send(errorMessage('unknown_voice', `voice ${JSON.stringify(voice)} is not available: ${(err as Error).message}`));
+      // The worker's reason (which names its voice directory) goes to the log, not to the client.
+      this.deps.log.warn({ voice, err: String(err) }, 'Voice switch refused');
+      this.deps.conn.send(errorMessage('unknown_voice', `voice ${JSON.stringify(voice)} is not available; {"type":"voices"} lists the voices`));
       return;
     }
     if (old) void old.then((b) => b.client.endSession(b.sessionId)).catch(() => undefined);

@@ -141,7 +141,10 @@ describe('orchestrator over WebSocket, with a real worker and the real voice', (
       await c.next((m) => m.state === 'LISTENING', 'LISTENING');
       c.send({ type: 'session_start', voice: 'xx_XX-nobody-medium' });
       const err = await c.next((m) => m.type === 'error', 'unknown_voice error');
-      expect((err as unknown as { code: string }).code).toBe('unknown_voice');
+      const { code, message } = err as unknown as { code: string; message: string };
+      expect(code).toBe('unknown_voice');
+      // Says what to do; the worker's reason (its directories, gRPC codes) stays in the server log.
+      expect(message).toBe('voice "xx_XX-nobody-medium" is not available; {"type":"voices"} lists the voices');
       c.send({ type: 'text', text: 'Still speaking.', is_final: true });
       await c.next((m) => m.type === 'done', 'done with the old voice');
     } finally {
