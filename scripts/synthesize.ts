@@ -6,34 +6,64 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FRAME_SAMPLES, OUTPUT_SAMPLE_RATE } from '../workers/tts/engine/audio-frame.js';
-import { PiperEngine } from '../workers/tts/engine/engine.js';
+import { PiperEngine, SYNTHESIS_LIMITS } from '../workers/tts/engine/engine.js';
 import { encodeWav } from '../workers/tts/engine/wav.js';
 import { DEFAULT_VOICE_ID, listVoiceIds, loadVoicepack } from '../workers/tts/voices/voicepack.js';
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    out: { type: 'string', default: 'out.wav' },
-    voice: { type: 'string' },
-    speaker: { type: 'string' },
-    'length-scale': { type: 'string' },
-    lufs: { type: 'string' },
-  },
-});
+const USAGE = `usage: npm run synth -- "text to speak" [options]
+  --out FILE.wav       where to write (default out.wav; 48 kHz mono s16)
+  --voice ID           a voice in voicepacks/ (default ${DEFAULT_VOICE_ID}, else the first installed)
+  --speaker N|name     speaker of a multi-speaker voice
+  --length-scale X     ${SYNTHESIS_LIMITS.lengthScale.join('-')}; above 1 speaks slower
+  --lufs X             normalise loudness to X LUFS (${SYNTHESIS_LIMITS.loudnessTarget.join(' to ')})`;
 
-const text = positionals.join(' ').trim();
-if (!text) {
-  console.error('usage: npm run synth -- "text to speak" [--out file.wav] [--voice ID] [--speaker N|name] [--lufs -18]');
+function usage(problem?: string): never {
+  console.error(problem ? `${problem}\n${USAGE}` : USAGE);
   process.exit(2);
 }
+
+let parsed;
+try {
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: {
+      out: { type: 'string', default: 'out.wav' },
+      voice: { type: 'string' },
+      speaker: { type: 'string' },
+      'length-scale': { type: 'string' },
+      lufs: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+} catch (err) {
+  usage((err as Error).message);
+}
+const { values, positionals } = parsed;
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+/** A numeric option within its range, or the usage with what is wrong. */
+function numberOption(name: string, raw: string | undefined, [min, max]: readonly [number, number]): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) usage(`--${name} must be a number from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+  return value;
+}
+
+const text = positionals.join(' ').trim();
+if (!text) usage();
+const lengthScale = numberOption('length-scale', values['length-scale'], SYNTHESIS_LIMITS.lengthScale);
+const loudnessTarget = numberOption('lufs', values.lufs, SYNTHESIS_LIMITS.loudnessTarget);
 try {
   const voiceId = values.voice ?? (listVoiceIds().includes(DEFAULT_VOICE_ID) ? DEFAULT_VOICE_ID : listVoiceIds()[0] ?? DEFAULT_VOICE_ID);
   const engine = await PiperEngine.load(loadVoicepack(voiceId));
   const speaker = values.speaker === undefined ? undefined : /^\d+$/.test(values.speaker) ? Number(values.speaker) : values.speaker;
   const stream = engine.synthesize(text, {
     speaker,
-    ...(values['length-scale'] && { lengthScale: Number(values['length-scale']) }),
-    ...(values.lufs && { loudnessTarget: Number(values.lufs) }),
+    ...(lengthScale !== undefined && { lengthScale }),
+    ...(loudnessTarget !== undefined && { loudnessTarget }),
   });
   const frames: Int16Array[] = [];
   let validTotal = 0;

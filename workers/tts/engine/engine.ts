@@ -7,6 +7,17 @@ import { preparedModelPath, type PreparedModel } from './prepared-model.js';
 import { SynthesisStream, type StreamOptions } from './synthesis-stream.js';
 import { phonemeIdsForText } from './text-to-ids.js';
 
+/**
+ * The range each synthesis setting accepts at the edges (gRPC, `npm run synth`), [min, max]:
+ * outside it Piper's model fails deep inside onnxruntime (a NaN scale) or says nothing useful.
+ */
+export const SYNTHESIS_LIMITS = {
+  lengthScale: [0.1, 5],
+  noiseScale: [0, 2],
+  noiseW: [0, 2],
+  loudnessTarget: [-70, 0],
+} as const satisfies Record<string, readonly [number, number]>;
+
 export interface SynthesizeOptions extends Omit<StreamOptions, 'inference'> {
   speaker?: string | number;
   lengthScale?: number;

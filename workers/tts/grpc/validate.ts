@@ -1,11 +1,11 @@
 import { status } from '@grpc/grpc-js';
-import type { SynthesizeOptions } from '../engine/engine.js';
+import { SYNTHESIS_LIMITS, type SynthesizeOptions } from '../engine/engine.js';
 import type { SynthesisOptions } from './generated/tts.js';
 import { InputError } from './status.js';
 
 const invalid = (message: string) => new InputError(status.INVALID_ARGUMENT, message);
 
-function scale(name: string, value: number | undefined, min: number, max: number): number | undefined {
+function scale(name: string, value: number | undefined, [min, max]: readonly [number, number]): number | undefined {
   if (value === undefined) return undefined;
   if (!Number.isFinite(value) || value < min || value > max) throw invalid(`${name} must be between ${min} and ${max} (got ${value})`);
   return value;
@@ -19,14 +19,14 @@ export function synthesisOptionsFrom(
   const chunking = wire?.chunking || defaults.chunking;
   if (chunking !== 'stream' && chunking !== 'sentence') throw invalid(`chunking must be "stream" or "sentence" (got ${JSON.stringify(chunking)})`);
   const speaker = wire?.speaker ? (/^\d+$/.test(wire.speaker) ? Number(wire.speaker) : wire.speaker) : undefined;
-  const loudness = scale('loudness_target_lufs', wire?.loudnessTargetLufs, -70, 0) ?? defaults.loudnessTarget ?? undefined;
+  const loudness = scale('loudness_target_lufs', wire?.loudnessTargetLufs, SYNTHESIS_LIMITS.loudnessTarget) ?? defaults.loudnessTarget ?? undefined;
   return {
     speaker,
     // 0 means "the voice's default" for length_scale (a zero-length utterance is meaningless);
     // for the noise scales 0 is a real value (deterministic output).
-    lengthScale: wire?.lengthScale === 0 ? undefined : scale('length_scale', wire?.lengthScale, 0.1, 5),
-    noiseScale: scale('noise_scale', wire?.noiseScale, 0, 2),
-    noiseW: scale('noise_w', wire?.noiseW, 0, 2),
+    lengthScale: wire?.lengthScale === 0 ? undefined : scale('length_scale', wire?.lengthScale, SYNTHESIS_LIMITS.lengthScale),
+    noiseScale: scale('noise_scale', wire?.noiseScale, SYNTHESIS_LIMITS.noiseScale),
+    noiseW: scale('noise_w', wire?.noiseW, SYNTHESIS_LIMITS.noiseW),
     loudnessTarget: loudness,
     chunking: { mode: chunking },
     ...(defaults.trimLeadingSilenceDb != null && { trimLeadingSilenceDb: defaults.trimLeadingSilenceDb }),
