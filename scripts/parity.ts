@@ -5,18 +5,27 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { runReference } from '../bench/reference/piper-reference.js';
 import { phonemeIdsForText } from '../workers/tts/engine/text-to-ids.js';
 import { pickRealVoice } from '../workers/tts/voices/pick.js';
+import { parseCommandLine } from './command-line.js';
 
-const { values } = parseArgs({
-  options: {
-    json: { type: 'boolean', default: false },
-    corpus: { type: 'string', default: fileURLToPath(new URL('../tests/fixtures/parity-corpus.txt', import.meta.url)) },
-    voice: { type: 'string' },
+const USAGE = `usage: npm run parity -- [--json] [--corpus FILE] [--voice ID]
+  --json          end with one JSON line: {"sentences": N, "identical": K, "rate": K/N}
+  --corpus FILE   one sentence per line (default: the project's corpus, tests/fixtures/parity-corpus.txt)
+  --voice ID      the voice whose phoneme map both sides use (default: the real voice installed)`;
+
+const { values } = parseCommandLine(
+  {
+    options: {
+      json: { type: 'boolean', default: false },
+      corpus: { type: 'string', default: fileURLToPath(new URL('../tests/fixtures/parity-corpus.txt', import.meta.url)) },
+      voice: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   },
-});
+  USAGE,
+);
 
 const lines = readFileSync(values.corpus, 'utf8')
   .split(/\r?\n/)

@@ -7,17 +7,25 @@
  * Exits 1 when some transition is not covered.
  */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { coverageDetail, generatePaths } from '../machines/paths.js';
 import { sessionMachine } from '../machines/session-machine.js';
 import { formatTransitionTable, listTransitions } from '../machines/transitions.js';
+import { parseCommandLine } from './command-line.js';
 
-const { values } = parseArgs({
-  options: {
-    json: { type: 'boolean', default: false },
-    out: { type: 'string' },
+const USAGE = `usage: npm run paths -- [--json] [--out FILE]
+  --json       end with one JSON line: {"transitions": N, "covered": K, "paths": P}
+  --out FILE   write the generated paths (JSON, replayable end to end) to FILE`;
+
+const { values } = parseCommandLine(
+  {
+    options: {
+      json: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   },
-});
+  USAGE,
+);
 
 const paths = generatePaths();
 const detail = coverageDetail(paths);

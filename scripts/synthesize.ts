@@ -4,10 +4,10 @@
  * Prints the first-frame latency and the real-time factor.
  */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { FRAME_SAMPLES, OUTPUT_SAMPLE_RATE } from '../workers/tts/engine/audio-frame.js';
 import { PiperEngine, SYNTHESIS_LIMITS } from '../workers/tts/engine/engine.js';
 import { encodeWav } from '../workers/tts/engine/wav.js';
+import { parseCommandLine, usageError } from './command-line.js';
 import { DEFAULT_VOICE_ID, listVoiceIds, loadVoicepack } from '../workers/tts/voices/voicepack.js';
 
 const USAGE = `usage: npm run synth -- "text to speak" [options]
@@ -17,14 +17,8 @@ const USAGE = `usage: npm run synth -- "text to speak" [options]
   --length-scale X     ${SYNTHESIS_LIMITS.lengthScale.join('-')}; above 1 speaks slower
   --lufs X             normalise loudness to X LUFS (${SYNTHESIS_LIMITS.loudnessTarget.join(' to ')})`;
 
-function usage(problem?: string): never {
-  console.error(problem ? `${problem}\n${USAGE}` : USAGE);
-  process.exit(2);
-}
-
-let parsed;
-try {
-  parsed = parseArgs({
+const { values, positionals } = parseCommandLine(
+  {
     allowPositionals: true,
     options: {
       out: { type: 'string', default: 'out.wav' },
@@ -34,26 +28,20 @@ try {
       lufs: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
-} catch (err) {
-  usage((err as Error).message);
-}
-const { values, positionals } = parsed;
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+  },
+  USAGE,
+);
 
 /** A numeric option within its range, or the usage with what is wrong. */
 function numberOption(name: string, raw: string | undefined, [min, max]: readonly [number, number]): number | undefined {
   if (raw === undefined) return undefined;
   const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) usage(`--${name} must be a number from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) usageError(USAGE, `--${name} must be a number from ${min} to ${max} (got ${JSON.stringify(raw)})`);
   return value;
 }
 
 const text = positionals.join(' ').trim();
-if (!text) usage();
+if (!text) usageError(USAGE);
 const lengthScale = numberOption('length-scale', values['length-scale'], SYNTHESIS_LIMITS.lengthScale);
 const loudnessTarget = numberOption('lufs', values.lufs, SYNTHESIS_LIMITS.loudnessTarget);
 try {

@@ -6,13 +6,13 @@
  * at a mirror. `--offline` only writes metadata.yaml for a voice whose files were placed by hand.
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { downloadVoice, registerLocalVoice, VoiceDownloadError, type DownloadProgress } from '../workers/tts/voices/download.js';
 import { DEFAULT_VOICE_ID, voicepacksDir, type Voicepack } from '../workers/tts/voices/voicepack.js';
 import { describePreparation } from '../workers/tts/engine/prepared-model.js';
+import { parseCommandLine, usageError } from './command-line.js';
 
-const USAGE = `Usage: npm run voices:download -- [voice-id] [--dir DIR] [--offline]
+const USAGE = `usage: npm run voices:download -- [voice-id] [--dir DIR] [--offline]
 
   voice-id    Piper voice, <lang>_<REGION>-<name>-<quality> (default ${DEFAULT_VOICE_ID})
   --dir DIR   voices root; the voice goes to DIR/piper/<voice-id>/ (default ${voicepacksDir()})
@@ -102,29 +102,18 @@ function summary(voicepack: Voicepack, action: string): string {
 }
 
 async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const { values, positionals } = parseCommandLine(
+    {
       allowPositionals: true,
       options: {
         dir: { type: 'string' },
         offline: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
-    });
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 1;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals.length > 1) {
-    console.error(`Expected at most one voice id, got: ${positionals.join(' ')}\n\n${USAGE}`);
-    return 1;
-  }
+    },
+    USAGE,
+  );
+  if (positionals.length > 1) usageError(USAGE, `Expected at most one voice id, got: ${positionals.join(' ')}`);
   const id = positionals[0] ?? DEFAULT_VOICE_ID;
   // `npm run` changes into the package directory; resolve --dir against where the user typed it.
   const root = values.dir !== undefined ? resolve(process.env.INIT_CWD ?? process.cwd(), values.dir) : voicepacksDir();
