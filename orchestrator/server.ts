@@ -17,6 +17,7 @@ import type { LiveKitSessionHandle } from '../transports/livekit/agent-room.js';
 import { assertLiveKitSettings, type LiveKitSettings } from '../transports/livekit/settings.js';
 import { liveKitTokenRoute } from '../transports/livekit/token-route.js';
 import { clientConfigRoute } from './client-config.js';
+import { statusRoutes } from './status-routes.js';
 import { webClientPlugin } from './web-client.js';
 
 export interface OrchestratorConfig {
@@ -178,23 +179,19 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
     : undefined;
 
   const http = Fastify({ logger: false });
-  http.get('/health', async () => ({ status: 'ok', sessions: sessions.size }));
-  http.get('/ready', async (_req, reply) => {
-    const workers = await discovery.list().catch(() => []);
-    if (workers.length === 0) return reply.code(503).send({ ready: false, reason: 'no TTS worker known' });
-    return { ready: true, workers: workers.map((w) => w.addr) };
+  await http.register(statusRoutes, {
+    sessionCount: () => sessions.size,
+    workers: async () => (await discovery.list()).map((w) => w.addr),
+    sessions: () =>
+      [...sessions.entries()].map(([id, s]) => ({
+        id,
+        state: clientStateOf(s.runtime.actor.getSnapshot().value),
+        since: new Date(s.since).toISOString(),
+        transport: s.transport,
+        ...(s.room !== undefined && { room: s.room, identity: s.identity }),
+        actor: s.runtime.actor.sessionId,
+      })),
   });
-  http.get('/sessions', async () =>
-    [...sessions.entries()].map(([id, s]) => ({
-      id,
-      state: clientStateOf(s.runtime.actor.getSnapshot().value),
-      since: new Date(s.since).toISOString(),
-      transport: s.transport,
-      ...(s.room !== undefined && { room: s.room, identity: s.identity }),
-      // The actor's id in the inspection events: how the live view names a session.
-      actor: s.runtime.actor.sessionId,
-    })),
-  );
   await http.register(metricsPlugin, { metrics });
   await http.register(clientConfigRoute, { livekitUrl: config.livekit?.publicUrl ?? null, wsPort: () => ws.port, wsUrl: config.wsPublicUrl ?? '' });
   await http.register(liveKitTokenRoute, {
