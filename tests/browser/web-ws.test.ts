@@ -9,12 +9,15 @@
  * with its microphone gate closed (`?mic=gated`, silence goes out) and the test opens it in
  * `oneshot` mode while the voice is speaking: exactly one sentence of speech passes.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DuplexHooks } from '../../clients/web/src/shared/hook-types.js';
 import type { RunningOrchestrator } from '../../orchestrator/server.js';
 import { voicepacksDir } from '../../workers/tts/voices/voicepack.js';
+import { TEST_VOICE_ID, writeTestVoice } from '../../workers/tts/voices/test-voice.js';
 import { speechKit, type SpeechKit } from '../fixtures/vad-signals.js';
 import { artifactPath, buildWebClient, collectPageErrors, launchChromium, requireChromium } from '../support/browser.js';
 import { ChatPages, httpBase, round, writeMicWav } from '../support/chat-page.js';
@@ -50,13 +53,20 @@ describe('browser client over WebSocket (real Chromium, orchestrator, worker and
   let browser: Browser;
   let pages: ChatPages;
   let speech: SpeechKit;
+  let voices: string;
 
   beforeAll(async () => {
     requireRealVoice();
     requireChromium();
     speech = speechKit();
     const mic = writeMicWav(speech);
-    const [dist, w] = await Promise.all([buildWebClient(), startTestWorker({ voicepacksDir: voicepacksDir(), defaultModel: REAL_VOICE })]);
+    // The real voice (linked) and the test voice, so the page's voice picker has two to offer.
+    voices = mkdtempSync(join(tmpdir(), 'web-ws-voices-'));
+    const real = join(voicepacksDir(), 'piper', REAL_VOICE);
+    mkdirSync(join(voices, 'piper', REAL_VOICE), { recursive: true });
+    for (const f of readdirSync(real)) symlinkSync(join(real, f), join(voices, 'piper', REAL_VOICE, f));
+    writeTestVoice(voices);
+    const [dist, w] = await Promise.all([buildWebClient(), startTestWorker({ voicepacksDir: voices, defaultModel: REAL_VOICE })]);
     worker = w;
     const addr = [`grpc://${worker.target}`];
     stopOrch = await startTestOrchestrator(addr, { bargeInPolicy: 'stop', webDir: dist });
@@ -71,6 +81,7 @@ describe('browser client over WebSocket (real Chromium, orchestrator, worker and
     await resumeOrch?.shutdown();
     await worker?.stop();
     speech?.dispose();
+    if (voices) rmSync(voices, { recursive: true, force: true });
     writeFileSync(artifactPath('web-ws-figures.json'), `${JSON.stringify(figures, null, 2)}\n`);
     console.log(`[web-ws] ${JSON.stringify(figures)}`);
   });
@@ -120,6 +131,38 @@ describe('browser client over WebSocket (real Chromium, orchestrator, worker and
     expect(stats.audibleSamples / stats.playedSamples).toBeGreaterThan(0.4);
     expect(stats.underruns).toBeLessThanOrEqual(3);
     await expect.poll(() => page.locator('#history li.user .meta').textContent()).toMatch(/✓ spoken, \d\.\d s · first audio \d+ ms/);
+    await page.close();
+  });
+
+  it("the voice picker lists the workers' voices with the session's own selected, switches the next reply, and shows the kept voice when one is refused", async () => {
+    const page = await openChat(stopOrch);
+    const picker = page.locator('#voice');
+    await expect.poll(() => picker.locator('option').allTextContents()).toEqual([`${REAL_VOICE} (en_US)`, `${TEST_VOICE_ID} (en_US)`]);
+    expect(await picker.inputValue()).toBe(REAL_VOICE);
+    expect(await picker.isEnabled()).toBe(true);
+
+    await picker.selectOption(TEST_VOICE_ID);
+    // The server's answer to the list asked for after the switch names the new voice.
+    await page.waitForFunction(
+      (id) => window.__duplex.events.some((e) => e.type === 'voices' && (e as unknown as { current: string }).current === id),
+      TEST_VOICE_ID,
+      { timeout: 30_000, polling: 10 },
+    );
+    expect(await picker.inputValue()).toBe(TEST_VOICE_ID);
+    await say(page, 'Hello.');
+    await waitInPage(page, () => window.__duplex.texts[0]?.doneAt !== undefined && window.__duplex.texts[0].frames > 0, 'the reply in the test voice');
+
+    // A voice the workers do not have (as a stale page would offer): refused, and the picker goes
+    // back to the voice the session kept.
+    await page.evaluate(`{
+      const select = document.getElementById('voice');
+      select.add(new Option('xx_XX-nobody-medium', 'xx_XX-nobody-medium'));
+      select.value = 'xx_XX-nobody-medium';
+      select.dispatchEvent(new Event('change'));
+    }`);
+    await expect.poll(() => page.locator('#history li.error').last().textContent()).toContain('unknown_voice: voice "xx_XX-nobody-medium" is not available');
+    await expect.poll(() => picker.inputValue()).toBe(TEST_VOICE_ID);
+    expect(await picker.locator('option').count()).toBe(2);
     await page.close();
   });
 

@@ -1,6 +1,6 @@
 /** The chat page: start button, text chat with history, meters, state and connection status. */
 import '../styles.css';
-import type { ServerMessage } from '../shared/messages.js';
+import type { ServerMessage, VoiceInfo } from '../shared/messages.js';
 import { fetchClientConfig } from './config.js';
 import { installHooks } from './hooks.js';
 import { ChatSession, type TextRecord } from './session.js';
@@ -17,6 +17,7 @@ const textInput = $<HTMLInputElement>('text');
 const micMeter = $<HTMLMeterElement>('mic-level');
 const outMeter = $<HTMLMeterElement>('out-level');
 const vad = $<HTMLSpanElement>('vad');
+const voicePicker = $<HTMLSelectElement>('voice');
 
 let session: ChatSession | undefined;
 const hooks = installHooks(() => session);
@@ -77,12 +78,39 @@ function onMessage(m: ServerMessage): void {
     vad.dataset.speech = String(m.speech);
   } else if (m.type === 'error') {
     addItem('error', `${m.code}: ${m.message}`);
+    // The session kept its voice: show that one again.
+    if (m.code === 'unknown_voice') session?.requestVoices();
+  } else if (m.type === 'voices') {
+    showVoices(m.voices, m.current);
   } else if (m.type === 'session_start') {
     $('session').textContent = `session: ${m.session_id}`;
   } else if (m.type === 'session_end') {
     addItem('system', `Session ended (${m.reason}).`);
   }
 }
+
+/** The picker lists the workers' voices, the session's own selected (the server's word for it). */
+function showVoices(voices: VoiceInfo[], current: string): void {
+  const ids = voices.some((v) => v.id === current) ? voices : [{ id: current, language: '', loaded: true }, ...voices];
+  voicePicker.replaceChildren(
+    ...ids.map((v) => {
+      const option = document.createElement('option');
+      option.value = v.id;
+      option.textContent = v.language ? `${v.id} (${v.language})` : v.id;
+      return option;
+    }),
+  );
+  voicePicker.value = current;
+  voicePicker.disabled = ids.length < 2;
+  voicePicker.title = ids.length < 2 ? 'The workers offer one voice' : '';
+}
+
+voicePicker.addEventListener('change', () => {
+  if (!session) return;
+  session.switchVoice(voicePicker.value);
+  addItem('system', `Voice: ${voicePicker.value}, from the next reply.`);
+  session.requestVoices(); // the list comes back with the voice the session now has
+});
 
 async function start(): Promise<void> {
   startButton.disabled = true;
@@ -105,6 +133,7 @@ async function start(): Promise<void> {
         addItem('error', `No microphone: ${message}. You can still type; talking over the voice will not interrupt it.`);
       },
     });
+    session.requestVoices();
     $('start-panel').hidden = true;
     $('chat-panel').hidden = false;
     textInput.focus();

@@ -103,6 +103,16 @@ export class ChatSession {
     return record;
   }
 
+  /** Asks for the voices the workers offer; the answer comes as a `voices` message. */
+  requestVoices(): void {
+    this.transport.send({ type: 'voices' });
+  }
+
+  /** The next reply in this voice (an unknown one gets an `error` and the voice stays). */
+  switchVoice(voice: string): void {
+    this.transport.send({ type: 'session_start', voice });
+  }
+
   control(command: ControlCommand): void {
     if (command === 'STOP') {
       // Silent at once, whatever the network does.

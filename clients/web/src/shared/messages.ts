@@ -7,7 +7,15 @@ export type ControlCommand = 'PAUSE' | 'RESUME' | 'STOP';
 export type ClientMessage =
   | { type: 'session_start'; session_id?: string; voice?: string; audio_format?: 'json' | 'binary' }
   | { type: 'text'; text: string; is_final: boolean }
-  | { type: 'control'; command: ControlCommand };
+  | { type: 'control'; command: ControlCommand }
+  | { type: 'voices' };
+
+/** One voice the workers offer, as the `voices` answer lists it. */
+export interface VoiceInfo {
+  id: string;
+  language: string;
+  loaded: boolean;
+}
 
 export type ServerMessage =
   | { type: 'session_start'; session_id: string }
@@ -16,12 +24,13 @@ export type ServerMessage =
   | { type: 'vad'; speech: boolean }
   | { type: 'done'; utterance_id?: string }
   | { type: 'error'; code: string; message: string }
-  | { type: 'session_end'; session_id: string; reason: string };
+  | { type: 'session_end'; session_id: string; reason: string }
+  | { type: 'voices'; current: string; voices: VoiceInfo[] };
 
 /** The LiveKit data-channel topic the JSON messages travel on. */
 export const DATA_TOPIC = 'duplex';
 
-const KNOWN = new Set(['session_start', 'audio', 'state', 'vad', 'done', 'error', 'session_end']);
+const KNOWN = new Set(['session_start', 'audio', 'state', 'vad', 'done', 'error', 'session_end', 'voices']);
 
 /** A server message from JSON text, or null for anything that is not one (ignored, logged). */
 export function parseServerMessage(text: string): ServerMessage | null {
