@@ -14,6 +14,7 @@ import { createLogger } from '../workers/tts/logger.js';
 import { startWorker } from '../workers/tts/server.js';
 import { logRealtime, requestRealtimePriority } from '../platform/realtime-priority.js';
 import { inferenceTuningFor } from '../workers/tts/scheduling.js';
+import { portInUseMessage } from '../platform/port-in-use.js';
 import { downloadVoice } from '../workers/tts/voices/download.js';
 import { DEFAULT_VOICE_ID, listVoiceIds, voicepacksDir } from '../workers/tts/voices/voicepack.js';
 
@@ -81,10 +82,30 @@ const workerConfig = loadWorkerConfig(undefined, { ...process.env, DEFAULT_MODEL
 // Asked before the voice loads: its onnxruntime threads are set up to suit the loop.
 const realtime = requestRealtimePriority(workerConfig.realtime_priority);
 const inference = inferenceTuningFor(realtime);
-const worker = await startWorker({ ...workerConfig, host: '127.0.0.1' }, { logger: createLogger('tts-worker', level, stdout), inference });
-const orchestrator = await startOrchestrator(
-  { ...orchestratorConfigFromEnv(), voice, staticWorkers: [`grpc://127.0.0.1:${worker.grpcPort}`], redisUrl: null },
-  createLogger('orchestrator', level, stdout),
+const orchestratorConfig = orchestratorConfigFromEnv();
+const ports = {
+  [workerConfig.port]: 'WORKER_PORT',
+  [workerConfig.http_port]: 'WORKER_HTTP_PORT',
+  [orchestratorConfig.wsPort]: 'ORCH_WS_PORT',
+  [orchestratorConfig.httpPort]: 'ORCH_HTTP_PORT',
+};
+/** A port already taken (most often by an `npm start` still running) ends here with one message. */
+async function listening<T>(starting: Promise<T>): Promise<T> {
+  try {
+    return await starting;
+  } catch (err) {
+    const message = portInUseMessage(err, ports);
+    if (!message) throw err;
+    console.error(message);
+    process.exit(1);
+  }
+}
+const worker = await listening(startWorker({ ...workerConfig, host: '127.0.0.1' }, { logger: createLogger('tts-worker', level, stdout), inference }));
+const orchestrator = await listening(
+  startOrchestrator(
+    { ...orchestratorConfig, voice, staticWorkers: [`grpc://127.0.0.1:${worker.grpcPort}`], redisUrl: null },
+    createLogger('orchestrator', level, stdout),
+  ),
 );
 logRealtime(realtime, logger, { inference_spinning: inference.spinning });
 const httpPort = (orchestrator.http.server.address() as { port: number }).port;

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { credentials } from '@grpc/grpc-js';
@@ -229,4 +230,43 @@ describe('npm start', () => {
     const services = new Set(logLines.map((l) => (JSON.parse(l) as { service: string }).service));
     expect([...services].sort()).toEqual(['orchestrator', 'tts-worker', 'voice-stack']);
   }, 180_000);
+});
+
+/**
+ * A port already taken (most often by an instance left running) ends the service with one
+ * message naming the port and the variable that moves it: grpc-js reports the bind failure only
+ * in its message, Node's listen errors carry the port.
+ */
+describe('a port already in use', () => {
+  async function run(script: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; err: string }> {
+    const npm = npmRun(script === 'start' ? ['start', '--silent'] : ['run', '-s', script], { ...process.env, REDIS_URL: '', REALTIME_PRIORITY: '0', LOG_LEVEL: 'warn', ...env });
+    let err = '';
+    npm.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const [code] = (await once(npm, 'exit')) as [number | null];
+    return { code, err };
+  }
+
+  it.each([
+    ['worker', 'WORKER_PORT', (taken: number, free: number) => ({ WORKER_PORT: String(taken), WORKER_HTTP_PORT: String(free), DEFAULT_MODEL: VOICE })],
+    ['orchestrator', 'ORCH_HTTP_PORT', (taken: number, free: number) => ({ ORCH_HTTP_PORT: String(taken), ORCH_WS_PORT: String(free), TTS_WORKER_ADDR: 'grpc://127.0.0.1:1' })],
+    ['start', 'ORCH_WS_PORT', async (taken: number) => ({
+      ORCH_WS_PORT: String(taken),
+      ORCH_HTTP_PORT: String(await freePort()),
+      WORKER_PORT: String(await freePort()),
+      WORKER_HTTP_PORT: String(await freePort()),
+      DEFAULT_MODEL: VOICE,
+    })],
+  ] as const)('npm %s: exits 1 naming the port and %s', async (script, variable, env) => {
+    if (script !== 'orchestrator') requireRealVoice(VOICE);
+    const holder = createServer();
+    const taken = await new Promise<number>((resolve) => holder.listen(0, '0.0.0.0', () => resolve((holder.address() as AddressInfo).port)));
+    try {
+      const r = await run(script, await env(taken, await freePort()));
+      expect(r.code, r.err).toBe(1);
+      expect(r.err).toContain(`Port ${taken} (${variable}) is already in use: another instance is probably still running`);
+      expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
+    } finally {
+      holder.close();
+    }
+  }, 120_000);
 });
