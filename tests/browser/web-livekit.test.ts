@@ -145,6 +145,8 @@ describe('browser client over LiveKit WebRTC (real LiveKit server, Chromium, orc
 
   it('speaks typed text: the agent track plays in the page, audible at the analyser for as long as the sentence', async () => {
     const page = await openChat(stopOrch);
+    // The voices list travels over the data channel as over WebSocket: the picker shows it.
+    await expect.poll(() => page.locator('#voice').inputValue()).toBe(REAL_VOICE);
     await pages.say(page, SHORT_TEXT);
     await pages.waitInPage(page, () => window.__duplex.analyserLevel() > -40, 'audible output at the analyser');
     // The chat page in LiveKit mode, while the voice speaks.
