@@ -2,12 +2,8 @@
  * Every project command refuses an option it does not know the same way: exit 2, the reason and
  * its usage, no stack trace; `--help` prints the usage and exits 0.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-const ROOT = join(import.meta.dirname, '..', '..');
+import { runTsxScript } from '../helpers/processes.js';
 
 /** npm script name → its entry (run with tsx, as package.json does). */
 const COMMANDS: [string, string][] = [
@@ -20,19 +16,11 @@ const COMMANDS: [string, string][] = [
   ['voices:download', 'scripts/voices-download.ts'],
 ];
 
-async function run(entry: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, out, err };
-}
+
 
 describe('command-line usage', () => {
   it.each(COMMANDS)('npm run %s: an unknown option gets exit 2, the reason and the usage', async (name, entry) => {
-    const r = await run(entry, ['--frobnicate']);
+    const r = await runTsxScript(entry, ['--frobnicate']);
     expect(r.code, r.err).toBe(2);
     expect(r.err).toContain("Unknown option '--frobnicate'");
     expect(r.err).toContain(`usage: npm run ${name}`);
@@ -40,17 +28,17 @@ describe('command-line usage', () => {
   });
 
   it.each(COMMANDS)('npm run %s --help prints the usage and exits 0', async (name, entry) => {
-    const r = await run(entry, ['--help']);
+    const r = await runTsxScript(entry, ['--help']);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toContain(`usage: npm run ${name}`);
   });
 
   it('bench: an unknown suite and a bad --trials are usage errors', async () => {
-    const suite = await run('bench/run.ts', ['--suite', 'nope']);
+    const suite = await runTsxScript('bench/run.ts', ['--suite', 'nope']);
     expect(suite.code).toBe(2);
     expect(suite.err).toContain('unknown suite "nope"');
     expect(suite.err).toContain('one of engine, resampler');
-    const trials = await run('bench/run.ts', ['--trials', '2.5']);
+    const trials = await runTsxScript('bench/run.ts', ['--trials', '2.5']);
     expect(trials.code).toBe(2);
     expect(trials.err).toContain('--trials must be a positive integer, got "2.5"');
   });

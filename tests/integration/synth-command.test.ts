@@ -2,29 +2,19 @@
  * `npm run synth` (scripts/synthesize.ts) as a user runs it: a real voice to a WAV file, and
  * options it cannot use refused with the usage before any model loads.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runTsxScript } from '../helpers/processes.js';
 import { readWavS16 } from '../fixtures/vad-signals.js';
 import { requireRealVoice } from '../support/orchestrator-stack.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const VOICE = 'en_US-joe-medium';
 const dir = mkdtempSync(join(tmpdir(), 'synth-command-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function synth(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/synthesize.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, out, err };
-}
+const synth = (args: string[]) => runTsxScript('scripts/synthesize.ts', args);
 
 describe('npm run synth', () => {
   it('writes the text as a 48 kHz mono WAV and reports first frame and RTF', async () => {
