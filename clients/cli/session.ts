@@ -10,6 +10,8 @@ export const FRAME_MS = 20;
 export interface SentText {
   text: string;
   sentAt: number;
+  /** Texts sent before this one. */
+  seq: number;
 }
 
 export interface Utterance {
@@ -35,11 +37,19 @@ export class SessionTracker {
   count = 0;
   finished = 0;
   private lastState: string | undefined;
+  private sentCount = 0;
+  /**
+   * Texts sent when the last `done` arrived, while nothing has happened since. The server sends
+   * `done`, then LISTENING when its queue is empty: a text sent in between reached it only after,
+   * so that LISTENING did not drop it.
+   */
+  private sentBeforeDone: number | undefined;
 
   constructor(private readonly ev: SessionEvents) {}
 
   sent(text: string): void {
-    this.pending.push({ text, sentAt: performance.now() });
+    this.pending.push({ text, sentAt: performance.now(), seq: this.sentCount });
+    this.sentCount += 1;
   }
 
   /** The session's state as last reported by the server (undefined before the first). */
@@ -53,6 +63,7 @@ export class SessionTracker {
   }
 
   audio(pcm: Buffer): void {
+    this.sentBeforeDone = undefined;
     let u = this.current;
     if (!u) {
       const head = this.pending.shift();
@@ -68,6 +79,7 @@ export class SessionTracker {
 
   message(m: ServerMessage): void {
     if (m.type === 'done') {
+      this.sentBeforeDone = this.sentCount;
       const u = this.current;
       this.current = undefined;
       if (u) {
@@ -80,28 +92,35 @@ export class SessionTracker {
       }
     } else if (m.type === 'state') {
       const before = this.lastState;
+      const sentBeforeDone = this.sentBeforeDone;
       this.lastState = m.state;
+      if (m.state !== 'LISTENING') this.sentBeforeDone = undefined;
       this.ev.state(m.state);
-      // Back to LISTENING from speech without a `done`: stopped (client STOP, barge-in stop
-      // policy, or a worker error); the server dropped its queue as well.
-      if (m.state === 'LISTENING' && before !== undefined && before !== 'LISTENING' && (this.current || this.pending.length)) {
+      // Back to LISTENING from speech with a reply or texts outstanding: stopped (client STOP,
+      // barge-in stop policy, or a worker error); the server dropped its queue as well, though
+      // not texts sent after the `done` this LISTENING follows.
+      if (m.state === 'LISTENING' && before !== undefined && before !== 'LISTENING') {
         const u = this.current;
-        const dropped = this.pending.length;
-        this.current = undefined;
-        this.pending.length = 0;
-        this.finished += (u ? 1 : 0) + dropped;
-        this.ev.stopped(u, dropped);
+        const keepFrom = u ? undefined : sentBeforeDone;
+        const dropped = keepFrom === undefined ? this.pending.length : this.pending.filter((p) => p.seq < keepFrom).length;
+        if (u || dropped > 0) {
+          this.current = undefined;
+          this.pending.splice(0, dropped);
+          this.finished += (u ? 1 : 0) + dropped;
+          this.ev.stopped(u, dropped);
+        }
       }
     }
   }
 
-  /** The connection dropped: whatever was in flight is gone with the server session. */
-  reset(): SentText[] {
-    const lost = [...this.pending];
-    if (this.current?.text !== undefined && this.current.sentAt !== undefined) lost.unshift({ text: this.current.text, sentAt: this.current.sentAt });
+  /** The connection dropped: whatever was in flight is gone with the server session (its texts). */
+  reset(): string[] {
+    const lost = this.pending.map((p) => p.text);
+    if (this.current?.text !== undefined) lost.unshift(this.current.text);
     this.current = undefined;
     this.pending.length = 0;
     this.lastState = undefined;
+    this.sentBeforeDone = undefined;
     return lost;
   }
 }
