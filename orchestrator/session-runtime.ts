@@ -224,6 +224,8 @@ export class SessionRuntime implements SessionHandle {
 
   /** The session's voice: the configured default until the client asks for another. */
   private voice: string;
+  /** The last voice switch asked for, settled once the worker has taken or refused it. */
+  private switching: Promise<void> = Promise.resolve();
 
   /**
    * `session_start` with a voice: the next utterance uses it. The worker session is reopened with
@@ -391,7 +393,7 @@ export class SessionRuntime implements SessionHandle {
     if (message.type === 'text') this.textAt ??= performance.now();
     if (message.type === 'text') this.actor.send({ type: 'TEXT', text: message.text, isFinal: message.is_final ?? true });
     else if (message.type === 'control') this.actor.send({ type: 'CONTROL', command: message.command });
-    else if (message.type === 'session_start' && message.voice) void this.switchVoice(message.voice);
+    else if (message.type === 'session_start' && message.voice) this.switching = this.switchVoice(message.voice);
     else if (message.type === 'voices') void this.sendVoices();
     else if (message.type === 'session_end') this.deps.conn.close('client_ended');
   }
@@ -413,6 +415,9 @@ export class SessionRuntime implements SessionHandle {
       return;
     }
     const voices = [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+    // A list asked for right behind a switch names the voice the session ends up with, not one
+    // the worker may still refuse.
+    await this.switching;
     this.deps.conn.send(voicesMessage(this.voice, voices));
   }
 

@@ -163,9 +163,12 @@ describe('orchestrator over WebSocket, with a real worker and the real voice', (
       const errors = c.messages.filter((m) => m.type === 'error').map((m) => (m as unknown as { code: string }).code);
       expect(errors).toEqual(['unknown_voice']);
       expect(c.messages.filter((m) => m.type === 'audio').length).toBeGreaterThan(10);
+      // A list asked for right behind a refused switch already names the kept voice.
+      c.send({ type: 'session_start', voice: 'xx_XX-nobody-medium' });
       c.send({ type: 'voices' });
       const list = (await c.next((m) => m.type === 'voices', 'voices')) as unknown as { current: string };
       expect(list.current).toBe(VOICE);
+      expect(c.messages.filter((m) => m.type === 'error')).toHaveLength(2);
     } finally {
       c.close();
     }

@@ -78,8 +78,6 @@ function onMessage(m: ServerMessage): void {
     vad.dataset.speech = String(m.speech);
   } else if (m.type === 'error') {
     addItem('error', `${m.code}: ${m.message}`);
-    // The session kept its voice: show that one again.
-    if (m.code === 'unknown_voice') session?.requestVoices();
   } else if (m.type === 'voices') {
     showVoices(m.voices, m.current);
   } else if (m.type === 'session_start') {
@@ -109,7 +107,8 @@ voicePicker.addEventListener('change', () => {
   if (!session) return;
   session.switchVoice(voicePicker.value);
   addItem('system', `Voice: ${voicePicker.value}, from the next reply.`);
-  session.requestVoices(); // the list comes back with the voice the session now has
+  // The list comes back with the voice the session has once the switch is taken or refused.
+  session.requestVoices();
 });
 
 async function start(): Promise<void> {
