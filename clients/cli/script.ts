@@ -23,8 +23,8 @@ export interface ScriptTransport {
   /** Texts whose replies have finished (done, stopped or dropped), counted from the first. */
   finished(): number;
   /**
-   * Nothing in flight and the session back to LISTENING. The server sends `done`, then LISTENING
-   * when its queue is empty: a text sent between the two would look like one a STOP dropped.
+   * Nothing in flight and the session back to LISTENING (the server sends it after the last
+   * `done`): a switch then reaches a session with nothing under way.
    */
   settled(): boolean;
   /** A text went out (its reply is now awaited). */

@@ -1,14 +1,12 @@
 import { EventEmitter } from 'node:events';
 import Fastify from 'fastify';
 import { describe, expect, it, vi } from 'vitest';
-import type { WorkerDiscovery } from '../../actors/synthesis/discovery.js';
 import type { WorkerClient } from '../../actors/synthesis/worker-client.js';
 import type { StreamingVad } from '../../actors/vad/detector.js';
 import { createOrchestratorMetrics, metricsPlugin, type OrchestratorMetrics } from '../../orchestrator/metrics.js';
 import { SessionRuntime } from '../../orchestrator/session-runtime.js';
-import type { ClientConnection } from '../../transports/websocket/server.js';
-import type { ServerMessage } from '../../transports/websocket/protocol.js';
 import { waitFor } from '../helpers/poll.js';
+import { fakeConnection, oneFakeWorker } from '../support/runtime-fakes.js';
 
 /** A worker client whose Synthesize streams are driven by the test. */
 function fakeWorker() {
@@ -32,21 +30,9 @@ function frame(sequence: number, isFinal = false) {
 }
 
 function fakeSession(metrics: OrchestratorMetrics) {
-  const sent: ServerMessage[] = [];
   const audio: number[] = [];
-  const conn: ClientConnection = {
-    sessionId: 's1',
-    audioFormat: 'json',
-    bufferedAmount: 0,
-    isOpen: true,
-    send: (m) => (sent.push(m), true),
-    sendAudio: () => (audio.push(performance.now()), true),
-    close: () => undefined,
-  };
-  const discovery: WorkerDiscovery = {
-    list: async () => [{ name: 'w', addr: 'fake:1', languages: [], residentModels: ['v'], defaultModel: 'v', activeSessions: 0, maxSessions: 10 }],
-    close: async () => undefined,
-  };
+  const { conn, sent } = fakeConnection(() => audio.push(performance.now()));
+  const discovery = oneFakeWorker;
   const worker = fakeWorker();
   const vad = new EventEmitter() as EventEmitter & { push: () => Promise<void>; close: () => Promise<[]> };
   vad.push = async () => undefined;

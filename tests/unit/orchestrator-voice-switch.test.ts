@@ -4,12 +4,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import type { WorkerDiscovery } from '../../actors/synthesis/discovery.js';
 import type { WorkerClient } from '../../actors/synthesis/worker-client.js';
 import { SessionRuntime } from '../../orchestrator/session-runtime.js';
-import type { ClientConnection } from '../../transports/websocket/server.js';
-import type { ServerMessage } from '../../transports/websocket/protocol.js';
 import { waitFor } from '../helpers/poll.js';
+import { fakeConnection, oneFakeWorker } from '../support/runtime-fakes.js';
 
 function deferred() {
   let reject!: (err: Error) => void;
@@ -18,7 +16,7 @@ function deferred() {
 }
 
 function setup() {
-  const sent: ServerMessage[] = [];
+  const { conn, sent } = fakeConnection();
   const sessionsFor: string[] = [];
   const synthesizedWith: string[] = [];
   const refusal = deferred();
@@ -40,22 +38,9 @@ function setup() {
       return new EventEmitter();
     },
   } as unknown as WorkerClient;
-  const conn: ClientConnection = {
-    sessionId: 's1',
-    audioFormat: 'json',
-    bufferedAmount: 0,
-    isOpen: true,
-    send: (m) => (sent.push(m), true),
-    sendAudio: () => true,
-    close: () => undefined,
-  };
-  const discovery: WorkerDiscovery = {
-    list: async () => [{ name: 'w', addr: 'fake:1', languages: ['en_US'], residentModels: ['v'], defaultModel: 'v', activeSessions: 0, maxSessions: 10 }],
-    close: async () => undefined,
-  };
   const runtime = new SessionRuntime({
     conn,
-    discovery,
+    discovery: oneFakeWorker,
     clients: () => client,
     voice: 'v',
     language: 'en_US',
