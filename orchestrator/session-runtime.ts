@@ -434,7 +434,10 @@ export class SessionRuntime implements SessionHandle {
       vad.on('speech_end', (e) => {
         if (this.closed) return; // closing the VAD ends a speech segment still open
         this.deps.conn.send(vadMessage(false));
+        const barged = this.actor.getSnapshot().matches('BARGED_IN');
         this.actor.send({ type: 'VAD.SPEECH_END', at: e.at, speechMs: e.speechMs });
+        // One line per barge-in: what an operator needs to tune barge_in.short_interjection_ms.
+        if (barged) this.deps.log.info({ speechMs: Math.round(e.speechMs), resumed: this.actor.getSnapshot().matches('SPEAKING') }, 'Barge-in ended');
       });
       return vad;
     });
