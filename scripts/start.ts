@@ -109,7 +109,9 @@ const orchestrator = await listening(
 );
 logRealtime(realtime, logger, { inference_spinning: inference.spinning });
 const httpPort = (orchestrator.http.server.address() as { port: number }).port;
-console.log(
+// Through the loggers' stream, not console.log: that stream writes asynchronously, so a
+// console.log here came out before the services' own "ready" lines, and the URLs were not last.
+stdout.write(
   `\n  Voice chat is up (voice ${voice}).\n  Browser:   http://localhost:${httpPort}/  (live sessions: http://localhost:${httpPort}/live.html)\n` +
     `  WebSocket: ws://localhost:${orchestrator.ws.port}\n  HTTP:      http://localhost:${httpPort}/health\n`,
 );

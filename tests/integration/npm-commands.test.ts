@@ -181,6 +181,12 @@ describe('npm start', () => {
     await Promise.race([up, exited.then(() => Promise.reject(new Error(`npm start exited early:\n${out}\n${err}`)))]);
 
     expect(out).toContain(`voice ${VOICE}`);
+    // The URLs come last, after each service's own "ready" line, where a user looks for them.
+    for (const ready of ['"msg":"TTS worker tts0 ready', '"msg":"Orchestrator ready']) {
+      const at = out.indexOf(ready);
+      expect(at, ready).toBeGreaterThan(-1);
+      expect(at, ready).toBeLessThan(out.indexOf('Voice chat is up'));
+    }
     const ws = /WebSocket: ws:\/\/localhost:(\d+)/.exec(out)?.[1];
     const http = /HTTP: +http:\/\/localhost:(\d+)\/health/.exec(out)?.[1];
     const browser = /Browser: +http:\/\/localhost:(\d+)\//.exec(out)?.[1];
