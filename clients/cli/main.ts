@@ -49,7 +49,7 @@ if (opts.micFile) {
 const interactive = opts.texts.length === 0 && process.stdin.isTTY === true;
 const readStdinLines = opts.texts.length === 0 && !interactive;
 const ui = new Ui();
-const player = new Player(opts.play, (line) => ui.line(line));
+const player = new Player(opts.play, (line) => ui.line(line), opts.out !== undefined || opts.outDir !== undefined);
 const allAudio: Buffer[] = [];
 let exiting = false;
 let arecord: ChildProcess | undefined;
@@ -140,10 +140,14 @@ function clip(text: string): string {
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
+let sessionId: string | undefined;
+
 function handleMessage(m: ServerMessage): void {
   switch (m.type) {
     case 'session_start':
-      ui.line(`[session] ${m.session_id}`);
+      // The server answers a voice switch with the same session's id: news only when it changes.
+      if (m.session_id !== sessionId) ui.line(`[session] ${m.session_id}`);
+      sessionId = m.session_id;
       return;
     case 'audio':
       tracker.audio(Buffer.from(m.pcm, 'base64'));

@@ -13,7 +13,10 @@ const PLAYERS: { bin: string; args: string[] }[] = [
   { bin: 'play', args: ['-q', '-t', 'raw', '-e', 'signed-integer', '-b', '16', '-r', '48000', '-c', '1', '-'] },
 ];
 
-export const NO_AUDIO_MESSAGE = 'no audio output device; use --out FILE.wav';
+/** Said once when nothing can play; the hint depends on whether the replies are saved anyway. */
+export function noAudioMessage(saving: boolean): string {
+  return saving ? 'no audio output device; the replies are only written to file' : 'no audio output device; use --out FILE.wav or --out-dir DIR';
+}
 
 export function findExecutable(bin: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
@@ -38,6 +41,8 @@ export class Player {
   constructor(
     private readonly enabled: boolean,
     private readonly warn: (line: string) => void,
+    /** --out or --out-dir given: the audio is kept even when it cannot be played. */
+    private readonly saving = false,
   ) {}
 
   write(pcm: Buffer): void {
@@ -70,7 +75,7 @@ export class Player {
     this.kill();
     if (!this.warned) {
       this.warned = true;
-      this.warn(NO_AUDIO_MESSAGE);
+      this.warn(noAudioMessage(this.saving));
     }
   }
 

@@ -14,7 +14,7 @@ import { voicepacksDir } from '../../workers/tts/voices/voicepack.js';
 import { requireRealVoice, startTestOrchestrator } from '../support/orchestrator-stack.js';
 import { parseCliArgs, validateUrl } from '../../clients/cli/args.js';
 import { readMicWav, WavFormatError } from '../../clients/cli/wav.js';
-import { NO_AUDIO_MESSAGE } from '../../clients/cli/playback.js';
+import { noAudioMessage } from '../../clients/cli/playback.js';
 import { concat, msToSamples, readWavS16, speechKit, type SpeechKit } from '../fixtures/vad-signals.js';
 import { startTestWorker, type WorkerHarness } from '../support/worker-harness.js';
 import { TEST_VOICE_ID, writeTestVoice } from '../../workers/tts/voices/test-voice.js';
@@ -166,7 +166,7 @@ describe('CLI client against a real worker + orchestrator', () => {
     const emptyPath = mkdtempSync(join(dir, 'no-player-'));
     const cli = track(Cli.start(['--host', url, '--text', 'Hello there.', '--text', 'And once more.', '--out', out], { env: { ...process.env, PATH: emptyPath } }));
     expect(await cli.exitCode(60_000)).toBe(0);
-    expect(cli.out.split(NO_AUDIO_MESSAGE).length - 1).toBe(1);
+    expect(cli.out.split(noAudioMessage(true)).length - 1).toBe(1);
     expect(cli.out).toMatch(/\[utt 2\] done/);
     expect(wavInfo(out).seconds).toBeGreaterThan(1);
   });
@@ -201,6 +201,8 @@ describe('CLI client against a real worker + orchestrator', () => {
     expect(out).toMatch(new RegExp(`\\*${TEST_VOICE_ID} \\(`));
     expect(out).toMatch(/\[utt 2\] done/);
     expect(out, 'nothing after /quit is said').not.toMatch(/\[utt 3\]/);
+    // The server acknowledges the switch with the session's id: one session, announced once.
+    expect(out.match(/^\[session\] [0-9a-f-]{36}$/gm), out).toHaveLength(1);
   });
 
   it('refused connection: says so, retries a bounded number of times, exits non-zero', async () => {
