@@ -24,3 +24,6 @@ export const realtimePriority = () =>
     .default(DEFAULT_REALTIME_PRIORITY);
 export const bool = () => z.preprocess(toBoolean, z.boolean({ error: (iss) => `expected true or false, got ${got(iss.input)}` }));
 export const nonEmpty = () => z.string({ error: (iss) => `expected a string, got ${got(iss.input)}` }).trim().min(1, { error: 'must not be empty', abort: true });
+/** pino's levels; `LOG_LEVEL` sets the services' (and `npm start`'s) level. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const logLevel = () => z.enum(LOG_LEVELS, { error: (iss) => `expected one of ${LOG_LEVELS.join(', ')}, got ${got(iss.input)}` }).default('info');

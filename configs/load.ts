@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -85,7 +85,9 @@ export interface LoadYamlConfigOptions<S extends z.ZodType> {
 
 /** YAML → `${VAR}` substitution → env overrides → validation; throws a ConfigError listing every problem. */
 export function loadYamlConfig<S extends z.ZodType>(opts: LoadYamlConfigOptions<S>): z.output<S> {
-  const file = resolve(opts.file);
+  // Real path: the compiled services reach configs/ through a link (scripts/compiled.mjs), and
+  // an error should name the file a user edits.
+  const file = existsSync(opts.file) ? realpathSync(opts.file) : resolve(opts.file);
   const fail = (issues: ConfigIssue[]) => new ConfigError(file, issues, opts.what);
   if (!existsSync(file)) throw fail([{ path: '(root)', message: `file not found (pass a path or ${opts.hint})` }]);
   const doc = parseDocument(readFileSync(file, 'utf8'));

@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { bool, got, int, nonEmpty, port, realtimePriority } from '../configs/fields.js';
+import { bool, got, int, logLevel, nonEmpty, port, realtimePriority } from '../configs/fields.js';
 import { loadYamlConfig } from '../configs/load.js';
 import { BARGE_IN_POLICIES } from '../machines/session-machine.js';
 import { liveKitSettingsProblems } from '../transports/livekit/settings.js';
@@ -9,7 +9,6 @@ import { liveKitSettingsProblems } from '../transports/livekit/settings.js';
 const repoRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const DEFAULT_ORCHESTRATOR_CONFIG_PATH = join(repoRoot, 'configs', 'orchestrator.yaml');
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** `${VAR:-}` yields "" and an empty YAML value null: both mean "not set". */
 const optionalText = () =>
@@ -72,7 +71,7 @@ const schema = z.strictObject({
   inspection: z.strictObject({ enabled: bool().default(true), sky: bool().default(false) }).prefault({}),
   livekit: livekitSchema,
   realtime_priority: realtimePriority(),
-  log_level: z.enum(LOG_LEVELS).default('info'),
+  log_level: logLevel(),
 });
 
 export type OrchestratorFileConfig = z.output<typeof schema>;

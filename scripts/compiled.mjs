@@ -91,6 +91,12 @@ export function ensureServerBuild({ quiet = false } = {}) {
       const next = `${SERVER_BUILD_DIR}.next`;
       execFileSync(process.execPath, [join(root, 'scripts', 'build-server.mjs'), '--out', next], { stdio: quiet ? 'ignore' : ['ignore', 'ignore', 'inherit'] });
       writeFileSync(join(next, '.sources-mtime'), String(sources));
+      // The YAML configs as links to the repository's: a config error then names
+      // configs/worker.yaml, the file a user edits, not a copy the next build replaces.
+      for (const f of readdirSync(join(next, 'configs')).filter((f) => f.endsWith('.yaml'))) {
+        rmSync(join(next, 'configs', f));
+        symlinkSync(join(root, 'configs', f), join(next, 'configs', f));
+      }
       const old = `${SERVER_BUILD_DIR}.old`;
       rmSync(old, { recursive: true, force: true });
       if (existsSync(SERVER_BUILD_DIR)) renameSync(SERVER_BUILD_DIR, old);

@@ -7,6 +7,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pino } from 'pino';
+import { LOG_LEVELS } from '../configs/fields.js';
 import { orchestratorConfigFromEnv, startOrchestrator } from '../orchestrator/server.js';
 import { DEFAULT_WEB_DIR } from '../orchestrator/web-client.js';
 import { loadWorkerConfig } from '../workers/tts/config.js';
@@ -18,7 +19,12 @@ import { portInUseMessage } from '../platform/port-in-use.js';
 import { downloadVoice } from '../workers/tts/voices/download.js';
 import { DEFAULT_VOICE_ID, listVoiceIds, voicepacksDir } from '../workers/tts/voices/voicepack.js';
 
-const level = process.env.LOG_LEVEL ?? 'info';
+const level = process.env.LOG_LEVEL || 'info';
+if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+  // Checked before the first logger exists: pino would end here with a stack trace.
+  console.error(`LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
+  process.exit(1);
+}
 // One root logger per service, not children of one: a pino child binding `service` again would
 // write the key twice in every line (`"service":"voice-stack",…,"service":"tts-worker"`), which
 // log shippers read as the first value or reject. One stdout stream keeps the lines in order.

@@ -243,14 +243,31 @@ describe('npm start', () => {
  * message naming the port and the variable that moves it: grpc-js reports the bind failure only
  * in its message, Node's listen errors carry the port.
  */
+/** Runs `npm start` or `npm run <script>` to its exit; what it wrote to stderr. */
+async function runToExit(script: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; err: string }> {
+  const npm = npmRun(script === 'start' ? ['start', '--silent'] : ['run', '-s', script], { ...process.env, REDIS_URL: '', REALTIME_PRIORITY: '0', LOG_LEVEL: 'warn', ...env });
+  let err = '';
+  npm.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const [code] = (await once(npm, 'exit')) as [number | null];
+  return { code, err };
+}
+
+describe('a bad LOG_LEVEL', () => {
+  it.each([
+    ['worker', `Cannot load worker config ${join(ROOT, 'configs', 'worker.yaml')}:\n  - log_level: `],
+    ['orchestrator', `Cannot load orchestrator config ${join(ROOT, 'configs', 'orchestrator.yaml')}:\n  - log_level: `],
+    ['start', 'LOG_LEVEL: '],
+  ] as const)('npm %s: exits 1 with one message naming the setting and the file a user edits, no stack trace', async (script, prefix) => {
+    const r = await runToExit(script, { LOG_LEVEL: 'verbose', DEFAULT_MODEL: VOICE, TTS_WORKER_ADDR: 'grpc://127.0.0.1:1' });
+    expect(r.code, r.err).toBe(1);
+    expect(r.err).toContain(`${prefix}expected one of fatal, error, warn, info, debug, trace, silent, got "verbose"`);
+    expect(r.err).not.toContain('dist/server'); // the compiled services' copy, not what a user edits
+    expect(r.err).not.toMatch(/\n\s+at /);
+  }, 120_000);
+});
+
 describe('a port already in use', () => {
-  async function run(script: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; err: string }> {
-    const npm = npmRun(script === 'start' ? ['start', '--silent'] : ['run', '-s', script], { ...process.env, REDIS_URL: '', REALTIME_PRIORITY: '0', LOG_LEVEL: 'warn', ...env });
-    let err = '';
-    npm.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    const [code] = (await once(npm, 'exit')) as [number | null];
-    return { code, err };
-  }
+  const run = runToExit;
 
   it.each([
     ['worker', 'WORKER_PORT', (taken: number, free: number) => ({ WORKER_PORT: String(taken), WORKER_HTTP_PORT: String(free), DEFAULT_MODEL: VOICE })],

@@ -1,7 +1,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { bool, got, int, nonEmpty, port, positiveInt, realtimePriority, toNullableNumber } from '../../configs/fields.js';
+import { bool, got, int, logLevel, nonEmpty, port, positiveInt, realtimePriority, toNullableNumber } from '../../configs/fields.js';
 import { loadYamlConfig } from '../../configs/load.js';
 import { realDirectory } from './voices/voicepack.js';
 
@@ -13,7 +13,6 @@ const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const DEFAULT_WORKER_CONFIG_PATH = join(repoRoot, 'configs', 'worker.yaml');
 
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 // Strict objects: a misspelt key is almost always a mistake that would otherwise be silently ignored.
 // Defaults mirror configs/worker.yaml so a trimmed config file still loads.
@@ -67,7 +66,7 @@ const workerConfigSchema = z.strictObject({
     .prefault({}),
   limits: z.strictObject({ max_text_chars: positiveInt().default(5000) }).prefault({}),
   realtime_priority: realtimePriority(),
-  log_level: z.enum(LOG_LEVELS, { error: (iss) => `expected one of ${LOG_LEVELS.join(', ')}, got ${got(iss.input)}` }).default('info'),
+  log_level: logLevel(),
 });
 
 export type WorkerConfig = z.output<typeof workerConfigSchema>;
