@@ -1,10 +1,13 @@
 // Child process that writes a voice's prepared model: the last decoder stage in windows
-// (windowed-decoder.js), then the upsampling as polyphase Conv (polyphase-upsampling.js). A
+// (windowed-decoder.js), then the upsampling as polyphase Conv (polyphase-upsampling.js), and
+// the spelled-out layer norms as one op each (layer-norm-fusion.js). A
 // separate process because decoding and re-encoding a 63 MB model holds ~140 MB for a moment,
 // which would otherwise stay in the worker's peak RSS. Usage: node prepare-model-process.js SRC DST
-// Prints {"rewritten": n, "windowed": bool}; writes DST (atomically) only when anything changed.
+// Prints {"rewritten": n, "windowed": bool, "layerNorms": n}; writes DST (atomically) only when
+// anything changed.
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
+import { fuseLayerNorms } from './layer-norm-fusion.js';
 import { hasExternalWeights } from './onnx-graph.js';
 import { rewriteModelUpsampling } from './polyphase-upsampling.js';
 import { windowLastStage } from './windowed-decoder.js';
@@ -21,7 +24,8 @@ const external = hasExternalWeights(model);
 // Windowing first: its receptive-field analysis reads the ConvTranspose layers as they are.
 const windowed = !external && windowLastStage(model).windowed;
 const rewritten = rewriteModelUpsampling(model);
-if (rewritten > 0 || windowed) {
+const layerNorms = fuseLayerNorms(model);
+if (rewritten > 0 || windowed || layerNorms > 0) {
   const partial = `${dst}.partial-${process.pid}`;
   try {
     writeFileSync(partial, onnx.ModelProto.encode(model).finish());
@@ -31,4 +35,4 @@ if (rewritten > 0 || windowed) {
     throw err;
   }
 }
-process.stdout.write(`${JSON.stringify({ rewritten, windowed })}\n`);
+process.stdout.write(`${JSON.stringify({ rewritten, windowed, layerNorms })}\n`);
