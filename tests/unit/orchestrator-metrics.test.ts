@@ -29,7 +29,9 @@ function frame(sequence: number, isFinal = false) {
   return { sessionId: 'w1', audio: isFinal ? Buffer.alloc(0) : Buffer.alloc(1920), sequence, isFinal };
 }
 
-function fakeSession(metrics: OrchestratorMetrics) {
+type LogLine = { fields: object; msg: string | undefined };
+
+function fakeSession(metrics: OrchestratorMetrics, { policy = 'stop', logged = [] }: { policy?: 'stop' | 'resume_if_short'; logged?: LogLine[] } = {}) {
   const audio: number[] = [];
   const { conn, sent } = fakeConnection(() => audio.push(performance.now()));
   const discovery = oneFakeWorker;
@@ -43,10 +45,10 @@ function fakeSession(metrics: OrchestratorMetrics) {
     clients: () => worker.client,
     voice: 'v',
     language: 'en_US',
-    machineInput: { bargeInPolicy: 'stop' },
+    machineInput: { bargeInPolicy: policy, shortInterjectionMs: 700 },
     createVad: async () => vad as unknown as StreamingVad,
     leadMs: 60,
-    log: { info: () => undefined, warn: () => undefined },
+    log: { info: (fields, msg) => logged.push({ fields, msg }), warn: () => undefined },
     metrics,
   });
   return { runtime, sent, audio, calls: worker.calls, vad };
@@ -133,6 +135,27 @@ describe('orchestrator metrics', () => {
     const jitter = await value(metrics, 'orch_output_jitter_ms');
     expect(jitter.find((v) => v.metricName === 'orch_output_jitter_ms_count')?.value).toBe(s.runtime.pacerStats().framesSent);
     expect(s.runtime.pacerStats().framesSent).toBeGreaterThan(4);
+    s.runtime.onClose();
+  });
+
+  it('logs one line per barge-in with the speech length the VAD measured and whether the reply resumed', async () => {
+    const logged: LogLine[] = [];
+    const s = fakeSession(createOrchestratorMetrics(), { policy: 'resume_if_short', logged });
+    const states = () => s.sent.flatMap((m) => (m.type === 'state' ? [m.state] : []));
+    s.runtime.onMessage({ type: 'text', text: 'Hello there, how are you?', is_final: true });
+    const call = await waitFor(() => s.calls[0], 'the synthesis call');
+    for (let i = 1; i <= 40; i += 1) call.emit('data', frame(i));
+    await s.runtime.onAudio(Buffer.alloc(640)); // creates the VAD
+    s.vad.emit('speech_end', { at: 0, speechMs: 2000 }); // speech ending while the agent speaks is no barge-in
+    s.vad.emit('speech_start', { at: 0 });
+    s.vad.emit('speech_end', { at: 400, speechMs: 412.4 });
+    s.vad.emit('speech_start', { at: 1000 });
+    s.vad.emit('speech_end', { at: 2200, speechMs: 1200 });
+    expect(states()).toEqual(['LISTENING', 'SPEAKING', 'BARGED_IN', 'SPEAKING', 'BARGED_IN', 'LISTENING']);
+    expect(logged.filter((l) => l.msg === 'Barge-in ended').map((l) => l.fields)).toEqual([
+      { speechMs: 412, resumed: true },
+      { speechMs: 1200, resumed: false },
+    ]);
     s.runtime.onClose();
   });
 
