@@ -178,6 +178,9 @@ describe('browser client over LiveKit WebRTC (real LiveKit server, Chromium, orc
     const b = await bargeIn(page);
     await pages.waitInPage(page, () => window.__duplex.bargeIns[0]?.then !== undefined, 'the end of the barge-in');
     expect(await page.evaluate(() => window.__duplex.bargeIns[0]!.then)).toBe('LISTENING');
+    // The output stays held until the next reply: the track's jitter buffer may still hold audio
+    // of the stopped one (a loaded CI host once played it 1.3 s after the barge-in).
+    expect(await page.evaluate(async () => (await window.__duplex.freshAudioStats())?.holding)).toBe(true);
     // Watch the analyser for a while after the STOP: the rest of the sentence never plays.
     await pages.waitInPage(page, (ms) => performance.now() - window.__duplex.states[window.__duplex.states.length - 1]!.at > ms, 'the watch after STOP', {
       arg: WATCH_AFTER_STOP_MS,

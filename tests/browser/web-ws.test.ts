@@ -210,8 +210,25 @@ describe('browser client over WebSocket (real Chromium, orchestrator, worker and
     await live.screenshot({ path: artifactPath('live-view.png'), fullPage: true });
     await waitInPage(page, () => window.__duplex.analyserLevel() > -40, 'audible output at the analyser');
     await page.screenshot({ path: artifactPath('chat-page.png') });
-    await page.evaluate(() => window.__duplex.control('STOP'));
+    // The page's own STOP: silent at once, and nothing of the stopped reply is heard after it,
+    // not even frames the server sent before the STOP reached it (counted in samples, as above).
+    const atStop = await page.evaluate(async () => {
+      window.__duplex.control('STOP');
+      // The first report of the hold in effect: one already on its way may predate it.
+      for (let i = 0; i < 20; i += 1) {
+        const stats = (await window.__duplex.freshAudioStats())!;
+        if (stats.holding) return stats.audibleSamples;
+      }
+      return -1; // never held
+    });
+    expect(atStop, 'the output held at the STOP').toBeGreaterThan(0);
     await live.waitForSelector('svg .node.current[data-state="LISTENING"]', { timeout: 10_000 });
+    await waitInPage(page, () => window.__duplex.state === 'LISTENING', 'LISTENING after the STOP');
+    const afterStop = await page.evaluate(async () => (await window.__duplex.freshAudioStats())!);
+    expect(afterStop.audibleSamples).toBe(atStop);
+    expect(afterStop.buffered).toBe(0);
+    // Held until the next reply starts: what is still in flight can never play.
+    expect(afterStop.holding).toBe(true);
 
     // The chat page closes: the session ends in the live view.
     await page.close();

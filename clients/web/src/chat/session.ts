@@ -9,7 +9,10 @@
  *
  * Playback follows the session state: BARGED_IN and PAUSED hold the output at once (what is
  * buffered is kept, so a resume continues at the exact sample), SPEAKING releases it, and a
- * stop (the page's own STOP, or LISTENING straight after a barge-in) drops the buffer.
+ * stop (the page's own STOP, or LISTENING straight after a barge-in) drops the buffer and keeps
+ * the output held until the next SPEAKING: audio of the stopped reply can still be on its way
+ * (frames the server sent before the STOP reached it; over LiveKit, whatever the track's jitter
+ * buffer holds, which the page cannot drop), and none of it may be heard.
  */
 import { AudioEngine } from '../audio/engine.js';
 import type { BargeInRecord, GateMode, PlaybackStats, TextRecord } from '../shared/hook-types.js';
@@ -46,6 +49,8 @@ export class ChatSession {
   private lastVadAt: number | null = null;
   private lastOnsetAt: number | null = null;
   private current: TextRecord | undefined;
+  /** The page sent STOP: the LISTENING that answers it drops what arrived of the reply meanwhile. */
+  private stopped = false;
   private meterTimer: number | undefined;
   readonly transport: Transport;
 
@@ -115,9 +120,10 @@ export class ChatSession {
 
   control(command: ControlCommand): void {
     if (command === 'STOP') {
-      // Silent at once, whatever the network does.
+      // Silent at once, whatever the network does; the next SPEAKING releases the output.
       this.engine.flush();
-      this.engine.release();
+      this.engine.hold();
+      this.stopped = true;
       this.markStopped(performance.now());
     } else if (command === 'PAUSE') this.engine.hold();
     this.transport.send({ type: 'control', command });
@@ -201,11 +207,12 @@ export class ChatSession {
     } else if (state === 'PAUSED') {
       this.engine.hold();
     } else if (state === 'SPEAKING') {
+      this.stopped = false;
       this.engine.release();
-    } else if (state === 'LISTENING' && (previous === 'BARGED_IN' || previous === 'PAUSED')) {
-      // The held utterance was stopped (policy, limit or STOP): its buffered audio is dropped.
+    } else if (state === 'LISTENING' && (previous === 'BARGED_IN' || previous === 'PAUSED' || this.stopped)) {
+      // The held utterance was stopped (policy, limit or STOP): what arrived of it until now is
+      // dropped, and the output stays held until the next reply starts.
       this.engine.flush();
-      this.engine.release();
       this.markStopped(at);
     }
   }
