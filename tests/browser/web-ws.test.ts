@@ -259,6 +259,46 @@ describe('browser client over WebSocket (real Chromium, orchestrator, worker and
     await page.close();
   });
 
+  it('Pause, Resume and Stop: each button is enabled only where it means something and does it; texts sent while a reply plays are queued, spoken in turn, or dropped by a stop', async () => {
+    const page = await openChat(resumeOrch);
+    const enabled = async () => {
+      const out: string[] = [];
+      for (const name of ['Pause', 'Resume', 'Stop']) if (await page.getByRole('button', { name, exact: true }).isEnabled()) out.push(name);
+      return out;
+    };
+    const button = (name: string) => page.getByRole('button', { name, exact: true });
+    const state = () => page.evaluate(() => window.__duplex.state);
+    const metas = () => page.locator('#history li.user .meta').allTextContents();
+    expect(await enabled()).toEqual([]); // LISTENING: nothing to control
+
+    // Two texts: the second is sent while the first plays, so the server queues it.
+    await say(page, SHORT_TEXT);
+    await waitInPage(page, () => window.__duplex.analyserLevel() > -40, 'audible output at the analyser');
+    await expect.poll(enabled).toEqual(['Pause', 'Stop']);
+    await say(page, 'And then this one.');
+    await expect.poll(metas).toEqual([expect.stringMatching(/^▶ speaking… · first audio \d+ ms$/), 'queued']);
+    await button('Pause').click();
+    await expect.poll(state).toBe('PAUSED');
+    await expect.poll(enabled).toEqual(['Resume', 'Stop']);
+    await button('Resume').click();
+    await expect.poll(state).toBe('SPEAKING');
+    await expect.poll(enabled).toEqual(['Pause', 'Stop']);
+    // Each is spoken in turn, and each keeps its own audio: the queued one shows no latency (its
+    // wait for the first reply is none).
+    await expect.poll(metas, { timeout: 30_000 }).toEqual([expect.stringMatching(/^✓ spoken, \d\.\d s · first audio \d+ ms$/), expect.stringMatching(/^✓ spoken, \d\.\d s$/)]);
+    await expect.poll(enabled).toEqual([]);
+
+    // A stop ends the reply playing and drops the text queued behind it.
+    await say(page, LONG_TEXT);
+    await waitInPage(page, () => window.__duplex.texts[2]?.firstFrameAt !== undefined, 'the third reply');
+    await say(page, 'Never spoken.');
+    await button('Stop').click();
+    await expect.poll(state).toBe('LISTENING');
+    await expect.poll(enabled).toEqual([]);
+    await expect.poll(async () => (await metas()).slice(2)).toEqual([expect.stringMatching(/^■ stopped after \d\.\d s · first audio \d+ ms$/), '■ stopped before it was spoken']);
+    await page.close();
+  });
+
   it('the pages logged no errors (a missing /api/client-config aside)', () => {
     for (const p of pages.opened) expect(p.isClosed()).toBe(true);
     expect(pages.errors.filter((e) => !e.includes('/api/client-config'))).toEqual([]);

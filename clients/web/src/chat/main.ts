@@ -39,12 +39,13 @@ function describe(r: TextRecord): string {
   const parts: string[] = [];
   // LiveKit mode sees no frames: its first audio is the analyser's, and the length is unknown.
   const first = r.firstFrameAt ?? r.firstAudibleAt;
-  if (first === undefined) parts.push('waiting for audio…');
+  if (first === undefined) parts.push(r.stoppedAt !== undefined ? '■ stopped before it was spoken' : r.sentIn === 'LISTENING' ? 'waiting for audio…' : 'queued');
   else {
     const seconds = r.frames > 0 ? `${((r.frames * 20) / 1000).toFixed(1)} s` : undefined;
     if (r.stoppedAt !== undefined) parts.push(seconds ? `■ stopped after ${seconds}` : '■ stopped');
     else parts.push(r.doneAt === undefined ? '▶ speaking…' : seconds ? `✓ spoken, ${seconds}` : '✓ spoken');
-    parts.push(`first audio ${Math.round(first - r.sentAt)} ms`);
+    // A queued text's wait for the reply before it is no latency.
+    if (r.sentIn === 'LISTENING' || r.sentIn === 'BARGED_IN') parts.push(`first audio ${Math.round(first - r.sentAt)} ms`);
   }
   return parts.join(' · ');
 }
@@ -61,12 +62,27 @@ function updateItem(r: TextRecord): void {
   meta.textContent = describe(r);
 }
 
+let lastState = '';
+
+/** The states in which each control means something; none while not connected. */
+const CONTROL_STATES: Record<string, readonly string[]> = {
+  PAUSE: ['SPEAKING'],
+  RESUME: ['PAUSED'],
+  STOP: ['SPEAKING', 'PAUSED', 'BARGED_IN'],
+};
+const controlButtons = [...document.querySelectorAll<HTMLButtonElement>('.controls button[data-command]')];
+
+function updateControls(): void {
+  const live = hooks.connection === 'connected';
+  for (const button of controlButtons) button.disabled = !live || !(CONTROL_STATES[button.dataset.command ?? ''] ?? []).includes(lastState);
+}
+
 function showState(state: string): void {
   stateEl.textContent = state;
   stateEl.dataset.state = state;
+  updateControls();
 }
 
-let lastState = '';
 function onMessage(m: ServerMessage): void {
   if (m.type === 'state') {
     if (m.state === 'BARGED_IN') addItem('system', 'You talked over the voice: it stopped at once.');
@@ -124,6 +140,7 @@ async function start(): Promise<void> {
         connection.dataset.status = status;
         connection.textContent = status;
         connection.title = detail ?? '';
+        updateControls();
       },
       onMessage,
       onTextUpdate: updateItem,
@@ -169,6 +186,6 @@ composer.addEventListener('submit', (e) => {
   submitText(text);
 });
 
-for (const button of document.querySelectorAll<HTMLButtonElement>('.controls button')) {
+for (const button of controlButtons) {
   button.addEventListener('click', () => session?.control(button.dataset.command as 'PAUSE' | 'RESUME' | 'STOP'));
 }

@@ -49,6 +49,8 @@ export class ChatSession {
   private lastVadAt: number | null = null;
   private lastOnsetAt: number | null = null;
   private current: TextRecord | undefined;
+  /** Texts sent while a reply played, in the order the server queued them. */
+  private readonly pending: TextRecord[] = [];
   /** The page sent STOP: the LISTENING that answers it drops what arrived of the reply meanwhile. */
   private stopped = false;
   private meterTimer: number | undefined;
@@ -99,11 +101,16 @@ export class ChatSession {
   }
 
   sendText(text: string): TextRecord {
-    // New text during a barge-in replaces what was held: drop it now.
-    if (this.state === 'BARGED_IN') this.engine.flush();
     const record: TextRecord = { text, sentAt: performance.now(), sentIn: this.state, frames: 0 };
     this.texts.push(record);
-    if (this.state === 'LISTENING' || this.state === 'BARGED_IN') this.current = record;
+    if (this.state === 'BARGED_IN') {
+      // New text during a barge-in replaces what was held (and what was queued behind it).
+      this.engine.flush();
+      this.dropPending(record.sentAt);
+      this.current = record;
+    } else if (this.state === 'LISTENING') this.current = record;
+    // While a reply plays the server queues the text: it becomes current when the reply is done.
+    else this.pending.push(record);
     this.transport.send({ type: 'text', text, is_final: true });
     return record;
   }
@@ -179,6 +186,8 @@ export class ChatSession {
           this.current.doneAt = at;
           this.events.onTextUpdate(this.current);
         }
+        // The server starts the next queued text at once; its frames follow this message.
+        this.current = this.pending.shift() ?? this.current;
         break;
       case 'audio': {
         // JSON audio (a server that ignored audio_format: binary): same path as binary frames.
@@ -217,11 +226,21 @@ export class ChatSession {
     }
   }
 
+  /** The reply was stopped: it, and every text queued behind it (the server drops them), end here. */
   private markStopped(at: number): void {
     const r = this.current;
-    if (!r || r.doneAt !== undefined || r.stoppedAt !== undefined || (r.firstFrameAt ?? r.firstAudibleAt) === undefined) return;
-    r.stoppedAt = at;
-    this.events.onTextUpdate(r);
+    if (r && r.doneAt === undefined && r.stoppedAt === undefined) {
+      r.stoppedAt = at;
+      this.events.onTextUpdate(r);
+    }
+    this.dropPending(at);
+  }
+
+  private dropPending(at: number): void {
+    for (const r of this.pending.splice(0)) {
+      r.stoppedAt = at;
+      this.events.onTextUpdate(r);
+    }
   }
 
   /**
