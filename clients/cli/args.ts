@@ -16,7 +16,7 @@ export interface CliOptions {
 }
 
 export const USAGE = `Usage: npm run cli -- [options]
-  --host URL          orchestrator WebSocket URL (default ws://localhost:8080)
+  --host URL          orchestrator WebSocket URL (default ws://localhost:8080; host:port means ws://host:port)
   --text "..."        say this and exit when done (repeatable); without it, a piped stdin is read line by line
   --out FILE.wav      write every reply's audio (48 kHz mono) to FILE.wav on exit
   --out-dir DIR       write one WAV per utterance (utt-1.wav, ...) when it is done
@@ -63,7 +63,8 @@ export function parseCliArgs(argv: string[]): CliOptions {
   const texts = (values.text ?? []).map((t) => t.trim()).filter((t) => t.length > 0);
   if (values.mic && values['mic-file']) throw new UsageError('use either --mic or --mic-file, not both');
   return {
-    host: values.host ?? 'ws://localhost:8080',
+    // `localhost:8080` would parse as a URL of scheme "localhost:": a bare address means ws://.
+    host: /^[a-z][a-z0-9+.-]*:\/\//i.test(values.host ?? '') ? (values.host as string) : `ws://${values.host}`,
     texts,
     out: values.out,
     outDir: values['out-dir'],

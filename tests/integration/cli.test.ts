@@ -98,6 +98,11 @@ describe('CLI client unit checks', () => {
     const o = parseCliArgs(['--host', 'ws://x:1', '--text', 'a', '--text', 'b', '--max-retries', '3', '--no-play']);
     expect(o).toMatchObject({ host: 'ws://x:1', texts: ['a', 'b'], maxRetries: 3, play: false });
     expect(() => parseCliArgs(['--max-retries', '-1'])).toThrow(/max-retries/);
+    expect(parseCliArgs([]).host).toBe('ws://localhost:8080');
+    expect(parseCliArgs(['--host', 'localhost:8080']).host).toBe('ws://localhost:8080');
+    expect(parseCliArgs(['--host', '10.0.0.2:9000']).host).toBe('ws://10.0.0.2:9000');
+    expect(parseCliArgs(['--host', 'wss://voice.example/ws']).host).toBe('wss://voice.example/ws');
+    expect(validateUrl(parseCliArgs(['--host', 'http://localhost:8081']).host)).toMatch(/scheme must be ws:\/\/ or wss:\/\//);
     expect(validateUrl('http://localhost:8080')).toMatch(/ws:\/\//);
     expect(validateUrl('not a url')).toMatch(/invalid URL/);
     expect(validateUrl('ws://localhost:8080')).toBeUndefined();
