@@ -244,9 +244,10 @@ describe('CLI client against a real worker + orchestrator', () => {
   });
 
   it('rejects an invalid URL with one line', async () => {
-    const cli = track(Cli.start(['--host', 'localhost:8080', '--text', 'Hi.']));
+    // The HTTP address npm start prints beside the WebSocket one: an easy mix-up.
+    const cli = track(Cli.start(['--host', 'http://localhost:8081', '--text', 'Hi.']));
     expect(await cli.exitCode()).toBe(2);
-    expect(cli.out).toMatch(/invalid URL "localhost:8080"/);
+    expect(cli.out).toMatch(/invalid URL "http:\/\/localhost:8081": the scheme must be ws:\/\/ or wss:\/\//);
   });
 
   it('interactive in a pseudo-terminal: latency line, /pause /resume /stop, a line typed while speaking is queued, --out, /quit exits 0', async () => {
