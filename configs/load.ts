@@ -87,9 +87,10 @@ export interface LoadYamlConfigOptions<S extends z.ZodType> {
 export function loadYamlConfig<S extends z.ZodType>(opts: LoadYamlConfigOptions<S>): z.output<S> {
   // Real path: the compiled services reach configs/ through a link (scripts/compiled.mjs), and
   // an error should name the file a user edits.
-  const file = existsSync(opts.file) ? realpathSync(opts.file) : resolve(opts.file);
+  const found = existsSync(opts.file);
+  const file = found ? realpathSync(opts.file) : resolve(opts.file);
   const fail = (issues: ConfigIssue[]) => new ConfigError(file, issues, opts.what);
-  if (!existsSync(file)) throw fail([{ path: '(root)', message: `file not found (pass a path or ${opts.hint})` }]);
+  if (!found) throw fail([{ path: '(root)', message: `file not found (pass a path or ${opts.hint})` }]);
   const doc = parseDocument(readFileSync(file, 'utf8'));
   if (doc.errors.length > 0) {
     // The yaml package's messages carry the line, column and a code excerpt; keep the first line.

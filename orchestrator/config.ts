@@ -9,7 +9,6 @@ import { liveKitSettingsProblems } from '../transports/livekit/settings.js';
 const repoRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const DEFAULT_ORCHESTRATOR_CONFIG_PATH = join(repoRoot, 'configs', 'orchestrator.yaml');
 
-
 /** `${VAR:-}` yields "" and an empty YAML value null: both mean "not set". */
 const optionalText = () =>
   z

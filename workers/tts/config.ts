@@ -12,8 +12,6 @@ const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 /** Used when neither a path argument nor `WORKER_CONFIG` names a file. */
 export const DEFAULT_WORKER_CONFIG_PATH = join(repoRoot, 'configs', 'worker.yaml');
 
-
-
 // Strict objects: a misspelt key is almost always a mistake that would otherwise be silently ignored.
 // Defaults mirror configs/worker.yaml so a trimmed config file still loads.
 const workerConfigSchema = z.strictObject({

@@ -44,7 +44,13 @@ export function fuseLayerNorms(model) {
   const inits = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
   /** @type {Map<string, import('onnx-proto').onnx.INodeProto[]>} */
   const consumers = new Map();
-  for (const n of nodes) for (const i of n.input ?? []) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  for (const n of nodes) {
+    for (const i of n.input ?? []) {
+      const list = consumers.get(i);
+      if (list) list.push(n);
+      else consumers.set(i, [n]);
+    }
+  }
   const graphOutputs = new Set((graph.output ?? []).map((o) => o.name));
   /** The single consumer of `node`'s only output, if it has exactly one and is not a graph output. */
   const only = (/** @type {import('onnx-proto').onnx.INodeProto} */ node) => {

@@ -47,8 +47,8 @@ function writable(dir: string): boolean {
  * polyphase Conv (polyphase-upsampling.js; ~18% less inference time in onnxruntime-node 1.30)
  * the decoder's last stage run in windows (windowed-decoder.js; ~30 MB less peak memory) and
  * the text encoder's and duration predictor's layer norms as one op each (layer-norm-fusion.js;
- * 3-7% less inference time on chunk-sized inputs), the same audio, made once in a child process and kept beside the voice. Keyed by the voice file's
- * size and mtime, so a replaced voice is prepared again.
+ * ~3% less inference CPU), the same audio, made once in a child process and kept beside the
+ * voice. Keyed by the voice file's size and mtime, so a replaced voice is prepared again.
  */
 export function preparedModelPath(modelPath: string, dirs = defaultPreparedDirs(modelPath)): Promise<PreparedModel> {
   const stat = statSync(modelPath);
