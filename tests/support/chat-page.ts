@@ -93,9 +93,12 @@ export class ChatPages {
       page,
       (ms) => {
         const t = window.__duplex.texts[window.__duplex.texts.length - 1];
-        return t !== undefined && (t.frames * 20 >= ms || (t.firstAudibleAt !== undefined && performance.now() - t.firstAudibleAt >= ms));
+        const enough = t !== undefined && (t.frames * 20 >= ms || (t.firstAudibleAt !== undefined && performance.now() - t.firstAudibleAt >= ms));
+        // And audible right now: speech opened into a pause (a sentence gap, or a stall of the
+        // track on a loaded host) would find the voice already silent, which proves nothing.
+        return enough && window.__duplex.analyserLevel() > -40;
       },
-      `${afterAudioMs} ms of audio`,
+      `${afterAudioMs} ms of audio, and the voice audible`,
       { arg: afterAudioMs },
     );
     await page.evaluate(() => window.__duplex.mic.gate('oneshot'));
