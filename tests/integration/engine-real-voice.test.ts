@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FRAME_BYTES, frameBytes, type AudioFrame } from '../../workers/tts/engine/audio-frame.js';
+import { chunkSentenceSpans } from '../../workers/tts/engine/chunker.js';
 import { PiperEngine } from '../../workers/tts/engine/engine.js';
+import { phonemesToIds } from '../../workers/tts/engine/phoneme-ids.js';
 import { StreamResampler } from '../../workers/tts/engine/resampler.js';
 import { phonemeIdsForText } from '../../workers/tts/engine/text-to-ids.js';
 import { loadVoicepack, type Voicepack } from '../../workers/tts/voices/voicepack.js';
@@ -144,6 +146,24 @@ function piperInt16(audio: Float32Array): Int16Array {
   return out;
 }
 
+/**
+ * Longest run of 5 ms windows below -40 dBFS that reaches within 10 ms of `at`, in ms: the pause
+ * a listener hears where two chunks' audio meets.
+ */
+function silenceAround(audio: Float32Array, at: number, rate: number): number {
+  const win = Math.round(rate * 0.005);
+  const quiet = (i: number) => {
+    for (let j = i; j < i + win; j += 1) if (Math.abs(audio[j] as number) >= 0.01) return false;
+    return true;
+  };
+  let from = at - win;
+  while (from - win >= 0 && quiet(from - win)) from -= win;
+  let to = at;
+  while (to + win <= audio.length && quiet(to)) to += win;
+  // Quiet on neither side of the join: no pause.
+  return quiet(Math.max(0, at - win)) || quiet(Math.min(audio.length - win, at)) ? ((to - from) / rate) * 1000 : 0;
+}
+
 describe(`PiperEngine with the real voice ${VOICE_ID}`, () => {
   it('streams 1920-byte frames of plausible length and level for a 10-word sentence', async () => {
     const text = 'The quick brown fox jumps over the lazy sleeping dog.';
@@ -227,6 +247,52 @@ describe(`PiperEngine with the real voice ${VOICE_ID}`, () => {
       expect(correlation(streamed, refAt48k, start + 100, end - 100), `sentence ${k} at 48 kHz`).toBeGreaterThan(0.99);
       start = end;
     }
+  });
+
+  it('joins chunks inside a sentence at a word boundary, not with a sentence close and onset', async () => {
+    expect(engine.model.capsEdges).toBe(true);
+    const text = 'The museum opens at nine and the guided tour starts an hour later.';
+    const noiseOff = { noiseScale: 0, noiseW: 0 };
+    const { sentences } = phonemeIdsForText(text, voice.config);
+    const chunks = chunkSentenceSpans(sentences);
+    expect(chunks.length).toBeGreaterThanOrEqual(3);
+    const rate = engine.model.sampleRate;
+    const joined = async (capped: boolean) => {
+      const parts: Float32Array[] = [];
+      for (const [k, c] of chunks.entries()) {
+        const ids = phonemesToIds(c.phonemes, voice.config.phoneme_id_map).ids;
+        const joins = { previous: k > 0, next: k < chunks.length - 1 };
+        parts.push(await engine.model.infer(ids, { ...noiseOff, ...(capped && { joins }) }));
+      }
+      const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+      const at: number[] = [];
+      let offset = 0;
+      for (const p of parts) {
+        all.set(p, offset);
+        offset += p.length;
+        at.push(offset);
+      }
+      return { parts, all, gaps: at.slice(0, -1).map((j) => silenceAround(all, j, rate)) };
+    };
+    const before = await joined(false);
+    const after = await joined(true);
+    // As sentences, "The museum" ends in ~200 ms of silence and "opens" starts with ~400 more.
+    expect(Math.max(...before.gaps)).toBeGreaterThan(400);
+    // Joined as words: no pause at a join longer than a short word gap (these joins have no comma).
+    for (const gap of after.gaps) expect(gap).toBeLessThan(150);
+    // The audio still fades out and in at each join (a cut while it sounds would click).
+    const peakDb = (x: Float32Array) => 20 * Math.log10(x.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-9));
+    const edge = Math.round(rate * 0.002);
+    for (const [k, p] of after.parts.entries()) {
+      if (k > 0) expect(peakDb(p.subarray(0, edge)), `chunk ${k} onset`).toBeLessThan(-30);
+      if (k < after.parts.length - 1) expect(peakDb(p.subarray(p.length - edge)), `chunk ${k} close`).toBeLessThan(-30);
+    }
+    // The engine streams it so: within 10% of the whole sentence's length (27% longer without caps).
+    const streamed = pcm(await collect(engine.synthesize(text, noiseOff))).length;
+    const whole = pcm(await collect(engine.synthesize(text, { ...noiseOff, chunking: { mode: 'sentence' } }))).length;
+    expect(before.all.length / rate / (whole / 48_000)).toBeGreaterThan(1.2);
+    expect(streamed / whole).toBeLessThan(1.1);
+    expect(Math.abs(streamed / 48_000 - after.all.length / rate)).toBeLessThan(0.03);
   });
 
   it('trims the leading silence of the first chunk only, keeping a 5 ms lead-in, when asked', async () => {

@@ -177,4 +177,20 @@ describe('sentence text spans (for resuming after a failure)', () => {
     expect(chunks.filter((c) => c.textEnd !== undefined).map((c) => c.textEnd)).toEqual(spans.map((s) => s.textEnd));
     expect(chunks[chunks.length - 1]?.textEnd).toBe(text.length);
   });
+
+  it('marks every chunk after the first of its sentence as continuing it', async () => {
+    const { phonemizeSpans } = await import('../../workers/tts/engine/phonemize.js');
+    const { chunkSentenceSpans, DEFAULT_CHUNK_POLICY } = await import('../../workers/tts/engine/chunker.js');
+    const text = 'One two three four five six seven eight nine ten eleven twelve thirteen. Short one. Another long sentence follows here, cut into chunks too.';
+    const chunks = chunkSentenceSpans(phonemizeSpans(text, { voice: 'en-us' }));
+    // A chunk starts a sentence exactly when the chunk before it ended one.
+    const expected = chunks.map((_, i) => i > 0 && chunks[i - 1]?.textEnd === undefined);
+    expect(chunks.map((c) => c.continuesSentence)).toEqual(expected);
+    expect(expected.filter(Boolean).length).toBeGreaterThanOrEqual(2);
+    expect(chunkSentenceSpans(phonemizeSpans(text, { voice: 'en-us' }), { ...DEFAULT_CHUNK_POLICY, mode: 'sentence' }).map((c) => c.continuesSentence)).toEqual([
+      false,
+      false,
+      false,
+    ]);
+  });
 });

@@ -123,31 +123,41 @@ export function chunkSentences(sentences: readonly SentencePhonemes[], policy: C
   return chunks;
 }
 
+export interface ChunkSpan {
+  phonemes: SentencePhonemes;
+  /** Set on a sentence's last chunk: where that sentence's text ends. */
+  textEnd: number | undefined;
+  /** The chunk continues a sentence (it is not the sentence's first). */
+  continuesSentence: boolean;
+}
+
 /**
  * The chunks of `chunkSentences`, each with the sentence it belongs to; the last chunk of a
  * sentence also says where that sentence's text ends (`textEnd`), so a stream can report how much
- * of the text it has finished.
+ * of the text it has finished, and where chunks join inside a sentence (the model then closes
+ * and opens them as word boundaries, not sentences).
  */
 export function chunkSentenceSpans(
   sentences: readonly { phonemes: SentencePhonemes; textEnd: number }[],
   policy: ChunkPolicy = DEFAULT_CHUNK_POLICY,
-): { phonemes: SentencePhonemes; textEnd: number | undefined }[] {
+): ChunkSpan[] {
   const chunks = chunkSentences(
     sentences.map((s) => s.phonemes),
     policy,
   );
   const nonEmpty = sentences.filter((s) => s.phonemes.length > 0);
-  const out: { phonemes: SentencePhonemes; textEnd: number | undefined }[] = [];
+  const out: ChunkSpan[] = [];
   let s = 0;
   let pos = 0;
   for (const chunk of chunks) {
     const sentence = nonEmpty[s];
     if (!sentence) break;
+    const continuesSentence = pos > 0;
     while (pos < sentence.phonemes.length && sentence.phonemes[pos] === ' ') pos += 1;
     pos += chunk.length;
     while (pos < sentence.phonemes.length && sentence.phonemes[pos] === ' ') pos += 1;
     const last = pos >= sentence.phonemes.length;
-    out.push({ phonemes: chunk, textEnd: last ? sentence.textEnd : undefined });
+    out.push({ phonemes: chunk, textEnd: last ? sentence.textEnd : undefined, continuesSentence });
     if (last) {
       s += 1;
       pos = 0;

@@ -75,9 +75,10 @@ export class PiperEngine {
       );
     }
     const policy = { ...DEFAULT_CHUNK_POLICY, ...options.chunking };
-    const chunks = chunkSentenceSpans(sentences, policy).map(({ phonemes, textEnd }) => ({
+    const chunks = chunkSentenceSpans(sentences, policy).map(({ phonemes, textEnd, continuesSentence }) => ({
       ids: phonemesToIds(phonemes, this.voice.config.phoneme_id_map).ids,
       ...(textEnd !== undefined && { textEnd }),
+      joins: { previous: continuesSentence, next: textEnd === undefined },
     }));
     const inference: InferenceParams = {
       speakerId: this.model.speakerId(options.speaker),

@@ -20,7 +20,15 @@ try {
   // not permitted (or not Linux): run at normal priority
 }
 const session = await ort.InferenceSession.create(workerData.model, workerData.options);
-port.postMessage({ type: 'ready' });
+/**
+ * The prepared model can cap its edge ids' durations where streamed chunks join. The name is
+ * chunk-joins.js's `EDGE_FRAMES_INPUT`, not imported: that module loads onnx-proto, megabytes this
+ * thread has no other use for.
+ */
+const EDGE_FRAMES_INPUT = 'edge_frames';
+const capsEdges = session.inputNames.includes(EDGE_FRAMES_INPUT);
+port.postMessage({ type: 'ready', capsEdges });
+const NO_CAPS = [Infinity, Infinity, Infinity, Infinity];
 
 const sampleRate = workerData.sampleRate;
 /**
@@ -66,6 +74,7 @@ port.on('message', async (msg) => {
       scales: new ort.Tensor('float32', Float32Array.from(msg.scales), [3]),
     };
     if (msg.sid !== undefined) feeds.sid = new ort.Tensor('int64', BigInt64Array.from([BigInt(msg.sid)]), [1]);
+    if (capsEdges) feeds[EDGE_FRAMES_INPUT] = new ort.Tensor('float32', Float32Array.from(msg.edgeFrames ?? NO_CAPS), [4]);
     if (msg.output?.first) resamplers.set(msg.output.stream, new StreamResampler(sampleRate, msg.output.rate));
     const t0 = performance.now();
     const results = await session.run(feeds);

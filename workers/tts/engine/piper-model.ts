@@ -46,6 +46,32 @@ export interface InferenceParams {
   signal?: AbortSignal;
   /** Deliver the chunk shaped for a stream (resampled, trimmed) instead of at the voice's rate. */
   output?: ChunkOutput;
+  /**
+   * The ids are part of a sentence that goes on before (`previous`) or after (`next`) them, as a
+   * streamed chunk is: the model's sentence onset or close there is cut to a word boundary's
+   * length (`JOIN_EDGE_FRAMES`), when the model can (`capsEdges`).
+   */
+  joins?: { previous: boolean; next: boolean };
+}
+
+/**
+ * Most frames the ids at a join may take, at length scale 1: `^`, `_` where a chunk continues a
+ * sentence and `_`, `$` where the sentence continues after it. Left alone, the model spends a
+ * sentence's onset and close there (en_US-joe-medium, bench sentences, noise off: `$` 4-12
+ * frames, `^` up to 32), leaving 105-585 ms of silence mid-phrase at each join; with these caps
+ * 35-95 ms at word boundaries and a comma's own pause at clause boundaries. Tighter caps (0 for
+ * `^` and `$`) close the gaps further but cut the audio at the join while it still sounds
+ * (edge peaks up to -25 dBFS: a click); with these the edges stay as quiet as Piper's own
+ * (median -79, max -38 dBFS against -88 / -39 uncapped).
+ */
+export const JOIN_EDGE_FRAMES = { onset: [1, 2], close: [2, 1] } as const;
+
+/** The `edge_frames` caps for a chunk with these joins, scaled as the model scales durations. */
+export function joinEdgeFrames(joins: { previous: boolean; next: boolean }, lengthScale: number): [number, number, number, number] {
+  const cap = (frames: number) => Math.max(1, Math.ceil(frames * lengthScale));
+  const [bos, afterBos] = joins.previous ? JOIN_EDGE_FRAMES.onset.map(cap) : [Infinity, Infinity];
+  const [beforeEos, eos] = joins.next ? JOIN_EDGE_FRAMES.close.map(cap) : [Infinity, Infinity];
+  return [bos as number, afterBos as number, beforeEos as number, eos as number];
 }
 
 /**
@@ -78,6 +104,7 @@ interface Job {
   scales: [number, number, number];
   sid: number | undefined;
   output: ChunkOutput | undefined;
+  edgeFrames: [number, number, number, number] | undefined;
   priority: number;
   seq: number;
   resolve: (result: TimedInference) => void;
@@ -85,7 +112,7 @@ interface Job {
 }
 
 type ThreadMessage =
-  | { type: 'ready' }
+  | { type: 'ready'; capsEdges: boolean }
   | { type: 'released' }
   | { type: 'result'; id: number; audio: Float32Array; ms: number; modelSamples: number }
   | { type: 'error'; id: number; message: string };
@@ -111,6 +138,8 @@ export class PiperModel {
     readonly sampleRate: number,
     /** The onnxruntime settings the session was created with. */
     readonly tuning: InferenceTuning,
+    /** The model takes `edge_frames` (a prepared model), so `joins` take effect. */
+    readonly capsEdges: boolean,
   ) {
     thread.on('message', (msg: ThreadMessage) => this.onMessage(msg));
     thread.on('error', (err) => this.fail(err));
@@ -134,11 +163,11 @@ export class PiperModel {
     // The thread is plain JavaScript: without the parent's flags it skips loaders such as tsx,
     // whose module hooks cost ~9 MB of RSS per thread (measured under `npm run worker`).
     const thread = new Worker(THREAD_URL, { execArgv: [], workerData: { model, options, sampleRate: config.audio.sample_rate } });
-    await new Promise<void>((resolve, reject) => {
+    const capsEdges = await new Promise<boolean>((resolve, reject) => {
       const onMessage = (msg: ThreadMessage) => {
         if (msg.type !== 'ready') return;
         cleanup();
-        resolve();
+        resolve(msg.capsEdges);
       };
       const onError = (err: Error) => {
         cleanup();
@@ -157,7 +186,7 @@ export class PiperModel {
       thread.on('error', onError);
       thread.on('exit', onExit);
     });
-    return new PiperModel(thread, config, config.audio.sample_rate, t);
+    return new PiperModel(thread, config, config.audio.sample_rate, t, capsEdges);
   }
 
   get numSpeakers(): number {
@@ -201,12 +230,14 @@ export class PiperModel {
         },
         { once: true },
       );
+      const lengthScale = params.lengthScale ?? inference.length_scale;
       this.waiting.push({
         id: this.nextId,
         ids,
-        scales: [params.noiseScale ?? inference.noise_scale, params.lengthScale ?? inference.length_scale, params.noiseW ?? inference.noise_w],
+        scales: [params.noiseScale ?? inference.noise_scale, lengthScale, params.noiseW ?? inference.noise_w],
         sid: this.numSpeakers > 1 ? (params.speakerId ?? 0) : undefined,
         output: params.output,
+        edgeFrames: params.joins && this.capsEdges ? joinEdgeFrames(params.joins, lengthScale) : undefined,
         priority: params.priority ?? performance.now(),
         seq: this.nextId,
         resolve,
@@ -222,7 +253,7 @@ export class PiperModel {
     this.waiting.sort((a, b) => a.priority - b.priority || a.seq - b.seq);
     const job = this.waiting.shift() as Job;
     this.running = job;
-    this.thread.postMessage({ type: 'run', id: job.id, ids: [...job.ids], scales: job.scales, sid: job.sid, output: job.output });
+    this.thread.postMessage({ type: 'run', id: job.id, ids: [...job.ids], scales: job.scales, sid: job.sid, output: job.output, edgeFrames: job.edgeFrames });
   }
 
   private onMessage(msg: ThreadMessage): void {

@@ -1,12 +1,14 @@
 // Child process that writes a voice's prepared model: the last decoder stage in windows
 // (windowed-decoder.js), then the upsampling as polyphase Conv (polyphase-upsampling.js), and
-// the spelled-out layer norms as one op each (layer-norm-fusion.js). A
+// the spelled-out layer norms as one op each (layer-norm-fusion.js), and an input that caps the
+// edge ids' durations where streamed chunks join (chunk-joins.js). A
 // separate process because decoding and re-encoding a 63 MB model holds ~140 MB for a moment,
 // which would otherwise stay in the worker's peak RSS. Usage: node prepare-model-process.js SRC DST
-// Prints {"rewritten": n, "windowed": bool, "layerNorms": n}; writes DST (atomically) only when
+// Prints {"rewritten": n, "windowed": bool, "layerNorms": n, "edgeCaps": bool}; writes DST (atomically) only when
 // anything changed.
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
+import { addEdgeFrameCaps } from './chunk-joins.js';
 import { fuseLayerNorms } from './layer-norm-fusion.js';
 import { hasExternalWeights } from './onnx-graph.js';
 import { rewriteModelUpsampling } from './polyphase-upsampling.js';
@@ -25,7 +27,8 @@ const external = hasExternalWeights(model);
 const windowed = !external && windowLastStage(model).windowed;
 const rewritten = rewriteModelUpsampling(model);
 const layerNorms = fuseLayerNorms(model);
-if (rewritten > 0 || windowed || layerNorms > 0) {
+const edgeCaps = addEdgeFrameCaps(model);
+if (rewritten > 0 || windowed || layerNorms > 0 || edgeCaps) {
   const partial = `${dst}.partial-${process.pid}`;
   try {
     writeFileSync(partial, onnx.ModelProto.encode(model).finish());
@@ -35,4 +38,4 @@ if (rewritten > 0 || windowed || layerNorms > 0) {
     throw err;
   }
 }
-process.stdout.write(`${JSON.stringify({ rewritten, windowed, layerNorms })}\n`);
+process.stdout.write(`${JSON.stringify({ rewritten, windowed, layerNorms, edgeCaps })}\n`);

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 /** Bump when the rewrite changes: older prepared files are then ignored. */
-const PREPARATION_VERSION = 3;
+const PREPARATION_VERSION = 4;
 const CHILD = fileURLToPath(new URL('./prepare-model-process.js', import.meta.url));
 
 export interface PreparedModel {
@@ -95,8 +95,13 @@ async function prepare(modelPath: string, places: string[]): Promise<PreparedMod
   try {
     // Plain node: the child is JavaScript and needs no loader from this process.
     const { stdout } = await run(process.execPath, [CHILD, modelPath, target], { maxBuffer: 1 << 16 });
-    const { rewritten, windowed, layerNorms } = JSON.parse(stdout.trim()) as { rewritten: number; windowed: boolean; layerNorms: number };
-    if (rewritten === 0 && !windowed && layerNorms === 0) return unchanged();
+    const { rewritten, windowed, layerNorms, edgeCaps } = JSON.parse(stdout.trim()) as {
+      rewritten: number;
+      windowed: boolean;
+      layerNorms: number;
+      edgeCaps: boolean;
+    };
+    if (rewritten === 0 && !windowed && layerNorms === 0 && !edgeCaps) return unchanged();
     removeStaleCopies(modelPath, target);
     return { path: target, prepared: true, created: true, ms: performance.now() - t0 };
   } catch (err) {
@@ -110,6 +115,6 @@ export async function describePreparation(modelPath: string): Promise<string> {
   if (p.warning) return `Model not prepared: ${p.warning}`;
   if (!p.prepared) return 'Model used as it is (no decoder layer to prepare)';
   return p.created
-    ? `Prepared ${p.path} (upsampling as polyphase Conv, last decoder stage in windows, layer norms fused, ${Math.round(p.ms)} ms)`
+    ? `Prepared ${p.path} (upsampling as polyphase Conv, last decoder stage in windows, layer norms fused, chunk joins capped, ${Math.round(p.ms)} ms)`
     : `Prepared model present: ${p.path}`;
 }

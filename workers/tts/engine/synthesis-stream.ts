@@ -8,6 +8,8 @@ export interface SynthesisChunk {
   ids: number[];
   /** Set on a sentence's last chunk: where that sentence's text ends. */
   textEnd?: number;
+  /** Where the chunk's sentence goes on before or after it (the model shortens those edges). */
+  joins?: { previous: boolean; next: boolean };
 }
 
 export interface StreamStats {
@@ -164,7 +166,13 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
           last: at === this.chunks.length - 1,
           ...(this.options.trimLeadingSilenceDb !== undefined && { trimDb: this.options.trimLeadingSilenceDb }),
         };
-        const job = this.model.inferTimed(chunk.ids, { ...this.options.inference, priority, signal: this.cancel.signal, output });
+        const job = this.model.inferTimed(chunk.ids, {
+          ...this.options.inference,
+          priority,
+          signal: this.cancel.signal,
+          output,
+          ...(chunk.joins && { joins: chunk.joins }),
+        });
         job.catch(() => undefined); // a cancelled look-ahead is never awaited
         const estimate = chunk.ids.length * this.msPerId();
         this.inFlightAudioMs += estimate;
