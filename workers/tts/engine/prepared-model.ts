@@ -115,6 +115,6 @@ export async function describePreparation(modelPath: string): Promise<string> {
   if (p.warning) return `Model not prepared: ${p.warning}`;
   if (!p.prepared) return 'Model used as it is (no decoder layer to prepare)';
   return p.created
-    ? `Prepared ${p.path} (upsampling as polyphase Conv, last decoder stage in windows, layer norms fused, chunk joins capped, ${Math.round(p.ms)} ms)`
+    ? `Prepared ${p.path} (upsampling as polyphase Conv, last decoder stage in windows, layer norms fused, an input for joining streamed chunks, ${Math.round(p.ms)} ms)`
     : `Prepared model present: ${p.path}`;
 }
