@@ -69,9 +69,9 @@ export const JOIN_EDGE_FRAMES = { onset: [1, 2], close: [2, 1] } as const;
 /** The `edge_frames` caps for a chunk with these joins, scaled as the model scales durations. */
 export function joinEdgeFrames(joins: { previous: boolean; next: boolean }, lengthScale: number): [number, number, number, number] {
   const cap = (frames: number) => Math.max(1, Math.ceil(frames * lengthScale));
-  const [bos, afterBos] = joins.previous ? JOIN_EDGE_FRAMES.onset.map(cap) : [Infinity, Infinity];
-  const [beforeEos, eos] = joins.next ? JOIN_EDGE_FRAMES.close.map(cap) : [Infinity, Infinity];
-  return [bos as number, afterBos as number, beforeEos as number, eos as number];
+  const onset = joins.previous ? JOIN_EDGE_FRAMES.onset.map(cap) : [Infinity, Infinity];
+  const close = joins.next ? JOIN_EDGE_FRAMES.close.map(cap) : [Infinity, Infinity];
+  return [...onset, ...close] as [number, number, number, number];
 }
 
 /**
