@@ -300,7 +300,8 @@ describe('browser client over WebSocket (real Chromium, orchestrator, worker and
   });
 
   it('the pages logged no errors (a missing /api/client-config aside)', () => {
-    for (const p of pages.opened) expect(p.isClosed()).toBe(true);
+    // A page left open means a test above failed before closing it: look there first.
+    expect(pages.opened.filter((p) => !p.isClosed()).map((p) => p.url()), 'pages a failed test left open').toEqual([]);
     expect(pages.errors.filter((e) => !e.includes('/api/client-config'))).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@
 import type { GateMode, PlaybackStats } from '../shared/hook-types.js';
 import captureUrl from './capture.worklet.ts?worker&url';
 import playbackUrl from './playback.worklet.ts?worker&url';
+import { StatsRequests } from './stats-requests.js';
 
 export type { GateMode, PlaybackStats };
 
@@ -19,6 +20,8 @@ interface WorkletStats extends Omit<PlaybackStats, 'lastAudibleAt'> {
   /** Context time when the message was posted (end of the quantum just rendered). */
   now: number;
   lastAudibleEnd: number;
+  /** The last `freshStats()` request the worklet had received when it made this report. */
+  answered: number;
 }
 
 export interface EngineEvents {
@@ -55,7 +58,7 @@ export class AudioEngine {
     holding: false,
     lastAudibleAt: null,
   };
-  private statsWaiters: ((s: PlaybackStats) => void)[] = [];
+  private readonly statsRequests = new StatsRequests<PlaybackStats>();
   gateMode: GateMode = 'open';
 
   private constructor(
@@ -74,12 +77,10 @@ export class AudioEngine {
         this.events.onAudible?.(renderTime(m.at, m.now));
         return;
       }
-      const { type: _t, now, lastAudibleEnd, ...rest } = m;
+      const { type: _t, now, lastAudibleEnd, answered, ...rest } = m;
       this.stats = { ...rest, lastAudibleAt: lastAudibleEnd < 0 ? null : renderTime(lastAudibleEnd, now) };
       this.events.onStats?.(this.stats);
-      const waiters = this.statsWaiters;
-      this.statsWaiters = [];
-      for (const w of waiters) w(this.stats);
+      this.statsRequests.settle(answered, this.stats);
     };
   }
 
@@ -176,8 +177,8 @@ export class AudioEngine {
   /** Fresh statistics from the render thread (after every command sent so far took effect). */
   freshStats(): Promise<PlaybackStats> {
     return new Promise((resolve) => {
-      this.statsWaiters.push(resolve);
-      this.playback.port.postMessage({ type: 'stats' });
+      const id = this.statsRequests.open(resolve);
+      this.playback.port.postMessage({ type: 'stats', id });
     });
   }
 

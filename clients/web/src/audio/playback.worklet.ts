@@ -11,7 +11,7 @@
  */
 import { scope } from './worklet-scope.js';
 
-type Command = { type: 'pcm'; pcm: ArrayBuffer } | { type: 'hold' | 'release' | 'flush' | 'end' | 'stats' };
+type Command = { type: 'pcm'; pcm: ArrayBuffer } | { type: 'hold' | 'release' | 'flush' | 'end' } | { type: 'stats'; id: number };
 
 const CAPACITY = 48_000 * 10;
 /** −60 dBFS: a sample above this is audible. */
@@ -30,6 +30,8 @@ class PlaybackProcessor extends scope.AudioWorkletProcessor {
   private runStarted = false;
   private quanta = 0;
   private dirty = false;
+  /** The last stats request received: every report echoes it (see stats-requests.ts). */
+  private answered = 0;
   private readonly stats = {
     receivedSamples: 0,
     playedSamples: 0,
@@ -85,6 +87,7 @@ class PlaybackProcessor extends scope.AudioWorkletProcessor {
         this.expectMore = false;
         break;
       case 'stats':
+        this.answered = m.id;
         break;
     }
     // Report right after the render quantum that applies the command.
@@ -134,7 +137,7 @@ class PlaybackProcessor extends scope.AudioWorkletProcessor {
     if (this.dirty && this.quanta >= STATS_EVERY) {
       this.quanta = 0;
       this.dirty = false;
-      this.port.postMessage({ type: 'stats', now: scope.currentTime + n / scope.sampleRate, buffered: this.count, holding: this.holding, ...this.stats });
+      this.port.postMessage({ type: 'stats', now: scope.currentTime + n / scope.sampleRate, buffered: this.count, holding: this.holding, answered: this.answered, ...this.stats });
     }
     return true;
   }
