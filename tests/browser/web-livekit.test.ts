@@ -125,22 +125,39 @@ describe('browser client over LiveKit WebRTC (real LiveKit server, Chromium, orc
     );
   }
 
-  async function bargeIn(page: Page) {
-    const b = await pages.bargeIn(page, BARGE_IN_AFTER_MS);
-    expect(b.vadAt).not.toBeNull();
-    expect(b.silentAfterVadMs).toBeDefined();
-    figures.vad_to_barged_in_ms.push(round(b.at - (b.vadAt as number)));
-    figures.silent_after_vad_ms.push(round(b.silentAfterVadMs!));
-    figures.silent_after_ms.push(round(b.silentAfterMs!));
-    figures.output_latency_ms.push(round(b.outputLatencyMs ?? 0));
-    // Both messages come over the same data channel, the state right after the VAD edge.
-    expect(b.at - (b.vadAt as number)).toBeLessThan(50);
-    // The voice was audible when the hold came (else "silent" proves nothing)…
-    expect(b.lastAudibleAt).not.toBeNull();
-    expect(b.lastAudibleAt!).toBeGreaterThan(b.at - 100);
-    // …and went silent within the bar.
-    expect(b.silentAfterVadMs!).toBeLessThanOrEqual(SILENCE_BAR_MS);
-    return b;
+  /** A barge-in whose hold found the voice already silent this long proves nothing about the hold. */
+  const PAUSE_BEFORE_HOLD_MS = 100;
+  const BARGE_IN_ATTEMPTS = 3;
+
+  /**
+   * Barges in once the voice is audible and checks the hold. The speech reaches the VAD some
+   * 100-300 ms after the microphone opens; if the voice fell into a pause of its own meanwhile (a
+   * word gap, or a stall of the track on a loaded host), the trial is inconclusive, not a
+   * failure: it is logged, `again` readies the next one, and the barge-in is repeated.
+   */
+  async function bargeIn(page: Page, again: (index: number) => Promise<void>) {
+    for (let attempt = 1; ; attempt += 1) {
+      const b = await pages.bargeIn(page, BARGE_IN_AFTER_MS);
+      expect(b.vadAt).not.toBeNull();
+      expect(b.silentAfterVadMs).toBeDefined();
+      // Both messages come over the same data channel, the state right after the VAD edge.
+      expect(b.at - (b.vadAt as number)).toBeLessThan(50);
+      const lastAudible = b.lastAudibleAt ?? null;
+      const quietBeforeHold = lastAudible === null ? Number.POSITIVE_INFINITY : b.at - lastAudible;
+      if (quietBeforeHold >= PAUSE_BEFORE_HOLD_MS) {
+        console.warn(`[web-livekit] barge-in ${attempt}: the voice was already silent ${round(quietBeforeHold)} ms before the hold; inconclusive, trying again`);
+        expect(attempt, `every barge-in landed in a pause of the voice`).toBeLessThan(BARGE_IN_ATTEMPTS);
+        await again(attempt - 1);
+        continue;
+      }
+      figures.vad_to_barged_in_ms.push(round(b.at - (b.vadAt as number)));
+      figures.silent_after_vad_ms.push(round(b.silentAfterVadMs!));
+      figures.silent_after_ms.push(round(b.silentAfterMs!));
+      figures.output_latency_ms.push(round(b.outputLatencyMs ?? 0));
+      // The voice was audible when the hold came, and went silent within the bar.
+      expect(b.silentAfterVadMs!).toBeLessThanOrEqual(SILENCE_BAR_MS);
+      return { ...b, index: attempt - 1 };
+    }
   }
 
   it('speaks typed text: the agent track plays in the page, audible at the analyser for as long as the sentence', async () => {
@@ -175,9 +192,13 @@ describe('browser client over LiveKit WebRTC (real LiveKit server, Chromium, orc
     const page = await openChat(stopOrch);
     const sessionId = await page.evaluate(() => window.__duplex.sessionId);
     await pages.say(page, LONG_TEXT);
-    const b = await bargeIn(page);
-    await pages.waitInPage(page, () => window.__duplex.bargeIns[0]?.then !== undefined, 'the end of the barge-in');
-    expect(await page.evaluate(() => window.__duplex.bargeIns[0]!.then)).toBe('LISTENING');
+    // An inconclusive barge-in stopped that reply too: the next trial needs a new one.
+    const b = await bargeIn(page, async (i) => {
+      await pages.waitInPage(page, (k) => window.__duplex.bargeIns[k]?.then === 'LISTENING', 'the STOP of the inconclusive barge-in', { arg: i });
+      await pages.say(page, LONG_TEXT);
+    });
+    await pages.waitInPage(page, (i) => window.__duplex.bargeIns[i]?.then !== undefined, 'the end of the barge-in', { arg: b.index });
+    expect(await page.evaluate((i) => window.__duplex.bargeIns[i]!.then, b.index)).toBe('LISTENING');
     // The output stays held until the next reply: the track's jitter buffer may still hold audio
     // of the stopped one (a loaded CI host once played it 1.3 s after the barge-in).
     expect(await page.evaluate(async () => (await window.__duplex.freshAudioStats())?.holding)).toBe(true);
@@ -190,8 +211,8 @@ describe('browser client over LiveKit WebRTC (real LiveKit server, Chromium, orc
     expect(after.states).toMatch(/SPEAKING BARGED_IN LISTENING$/);
     expect(await listed(stopOrch)).toContainEqual(expect.objectContaining({ id: sessionId, transport: 'livekit', state: 'LISTENING' }));
     await expect.poll(() => page.locator('#history').textContent()).toContain('Stopped; the rest was dropped.');
-    expect(await page.evaluate(() => window.__duplex.texts[0]!.stoppedAt)).toBeGreaterThanOrEqual(b.at);
-    await expect.poll(() => page.locator('#history li.user .meta').textContent()).toMatch(/^■ stopped · first audio \d+ ms$/);
+    expect(await page.evaluate(() => window.__duplex.texts.at(-1)!.stoppedAt)).toBeGreaterThanOrEqual(b.at);
+    await expect.poll(() => page.locator('#history li.user .meta').last().textContent()).toMatch(/^■ stopped · first audio \d+ ms$/);
     await page.screenshot({ path: artifactPath('chat-page-livekit-stopped.png') });
     await page.close();
   });
@@ -199,8 +220,11 @@ describe('browser client over LiveKit WebRTC (real LiveKit server, Chromium, orc
   it('barge-in with the resume policy: silent within the bar, then RESUME and the voice is heard again to the end', async () => {
     const page = await openChat(resumeOrch);
     await pages.say(page, LONG_TEXT);
-    const b = await bargeIn(page);
-    await pages.waitInPage(page, () => window.__duplex.bargeIns[0]?.then === 'SPEAKING', 'the resume after the barge-in');
+    // After an inconclusive barge-in the reply resumes, and the next trial talks over the rest.
+    const b = await bargeIn(page, (i) =>
+      pages.waitInPage(page, (k) => window.__duplex.bargeIns[k]?.then === 'SPEAKING', 'the resume after the inconclusive barge-in', { arg: i }),
+    );
+    await pages.waitInPage(page, (i) => window.__duplex.bargeIns[i]?.then === 'SPEAKING', 'the resume after the barge-in', { arg: b.index });
     await playedOut(page);
     const r = await page.evaluate(() => ({ last: window.__duplex.analyserLastAudibleAt!, states: window.__duplex.states.map((s) => s.state).join(' ') }));
     expect(r.last).toBeGreaterThan(b.at + 500);
