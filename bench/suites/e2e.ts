@@ -21,6 +21,8 @@ const START_STAGGER_MS = 300;
 /** Frame 0 and the pacer's 60 ms lead (3 frames) arrive together: not cadence. */
 const LEAD_BURST = 3;
 const FRAME_MS = 20;
+/** A language model's pace for streamed text: one word per 40 ms (25 words/s). */
+const STREAMED_WORD_MS = 40;
 
 export interface Received {
   type: string;
@@ -138,6 +140,66 @@ async function speak(client: BenchClient, text: string): Promise<Received[]> {
   return client.messages.slice(from);
 }
 
+/**
+ * Says `text` as a language model streams it: word by word as `is_final:false` chunks, the last
+ * one final. The orchestrator speaks each completed clause as an utterance of its own; resolves
+ * with every message up to the LISTENING that follows the last one.
+ */
+async function speakStreamed(client: BenchClient, text: string): Promise<Received[]> {
+  const from = client.messages.length;
+  const words = text.split(/(?<= )/);
+  let lastSentAt = 0;
+  for (const [i, word] of words.entries()) {
+    if (i > 0) await new Promise((r) => setTimeout(r, STREAMED_WORD_MS));
+    client.send({ type: 'text', text: word, is_final: i === words.length - 1 });
+    lastSentAt = performance.now();
+  }
+  await client.next((m) => m.state === 'LISTENING' && m.at > lastSentAt, 'LISTENING after the streamed reply', from, 120_000);
+  return client.messages.slice(from);
+}
+
+/**
+ * What a listener hears of one reply's audio: playback starts at the first frame's arrival plus
+ * the pacer's lead, and a frame that arrives after its slot is late (a gap; the client
+ * re-buffers from there). `stallMs` adds up how late.
+ */
+function playoutStalls(messages: readonly Received[], leadMs: number): { lateFrames: number; stallMs: number } {
+  const arrivals = messages.filter((m) => m.type === 'audio').map((m) => m.at);
+  let lateFrames = 0;
+  let stallMs = 0;
+  let start = arrivals[0] as number;
+  for (let n = 1; n < arrivals.length; n += 1) {
+    const slot = start + leadMs + n * FRAME_MS;
+    if ((arrivals[n] as number) > slot) {
+      lateFrames += 1;
+      stallMs += (arrivals[n] as number) - slot;
+      start = (arrivals[n] as number) - leadMs - n * FRAME_MS;
+    }
+  }
+  return { lateFrames, stallMs };
+}
+
+/** Replies on several sessions at once, started `START_STAGGER_MS` apart; with the pacers' underruns. */
+async function concurrentReplies(stack: Stack, say: (c: BenchClient) => Promise<Received[]>): Promise<{ replies: Received[][]; underruns: number; pacerJitterP95: number[] }> {
+  const clients = await Promise.all(Array.from({ length: CONCURRENT_SESSIONS }, () => connectReady(stack.url)));
+  const replies = await Promise.all(
+    clients.map(async ({ client: c }, i) => {
+      await new Promise((r) => setTimeout(r, i * START_STAGGER_MS));
+      return say(c);
+    }),
+  );
+  let underruns = 0;
+  const pacerJitterP95: number[] = [];
+  for (const { sessionId } of clients) {
+    const stats = stack.orch.sessions.get(sessionId)?.runtime.pacerStats();
+    if (!stats) throw new Error(`session ${sessionId} is gone before its stats were read`);
+    underruns += stats.underruns;
+    pacerJitterP95.push(stats.jitter.p95);
+  }
+  await Promise.all(clients.map(({ client: c }) => c.close()));
+  return { replies, underruns, pacerJitterP95 };
+}
+
 export async function e2eSuite(opts: { trials: number; voice?: string; realtime?: boolean }): Promise<Record<string, unknown>> {
   const voice = pickRealVoice(opts.voice);
   const stack = await startStack(voice.id, 'resume_if_short', opts);
@@ -159,43 +221,34 @@ export async function e2eSuite(opts: { trials: number; voice?: string; realtime?
     await client.close();
 
     // Concurrency: long utterances on several sessions at once.
-    const clients = await Promise.all(Array.from({ length: CONCURRENT_SESSIONS }, () => connectReady(stack.url)));
-    const utterances = await Promise.all(
-      clients.map(async ({ client: c }, i) => {
-        await new Promise((r) => setTimeout(r, i * START_STAGGER_MS));
-        return speak(c, LONG_TEXT);
-      }),
-    );
-    let underruns = 0;
-    const pacerJitterP95: number[] = [];
-    for (const { sessionId } of clients) {
-      const stats = stack.orch.sessions.get(sessionId)?.runtime.pacerStats();
-      if (!stats) throw new Error(`session ${sessionId} is gone before its stats were read`);
-      underruns += stats.underruns;
-      pacerJitterP95.push(stats.jitter.p95);
-    }
-    await Promise.all(clients.map(({ client: c }) => c.close()));
+    const leadMs = orchestratorConfigFromEnv({}).leadMs;
+    const { replies: utterances, underruns, pacerJitterP95 } = await concurrentReplies(stack, (c) => speak(c, LONG_TEXT));
 
     // Client-side jitter: deviation of each inter-arrival gap from 20 ms, after the lead burst.
     const gaps: number[] = [];
-    // Frames that reached the client after their playout slot (playback starting at the first
-    // frame's arrival plus the pacer's lead): what a listener hears as a gap, whatever the
-    // pacer's own watchdog timer (`underruns`) saw.
+    // Frames that reached the client after their playout slot: what a listener hears as a gap,
+    // whatever the pacer's own watchdog timer (`underruns`) saw.
     let lateFrames = 0;
-    const leadMs = orchestratorConfigFromEnv({}).leadMs;
+    let stallMs = 0;
     for (const messages of utterances) {
       const arrivals = messages.filter((m) => m.type === 'audio').map((m) => m.at);
       for (let n = LEAD_BURST + 1; n < arrivals.length; n += 1) {
         gaps.push(Math.abs((arrivals[n] as number) - (arrivals[n - 1] as number) - FRAME_MS));
       }
-      let start = arrivals[0] as number;
-      for (let n = 1; n < arrivals.length; n += 1) {
-        const slot = start + leadMs + n * FRAME_MS;
-        if ((arrivals[n] as number) > slot) {
-          lateFrames += 1;
-          start = (arrivals[n] as number) - leadMs - n * FRAME_MS; // the client re-buffers from here
-        }
-      }
+      const stalls = playoutStalls(messages, leadMs);
+      lateFrames += stalls.lateFrames;
+      stallMs += stalls.stallMs;
+    }
+
+    // The same text streamed as a language model writes it: one utterance per clause, each
+    // joining the one before it in the listener's ears.
+    const streamed = await concurrentReplies(stack, (c) => speakStreamed(c, LONG_TEXT));
+    let streamedLate = 0;
+    let streamedStallMs = 0;
+    for (const messages of streamed.replies) {
+      const stalls = playoutStalls(messages, leadMs);
+      streamedLate += stalls.lateFrames;
+      streamedStallMs += stalls.stallMs;
     }
 
     return {
@@ -209,6 +262,13 @@ export async function e2eSuite(opts: { trials: number; voice?: string; realtime?
       sessions: CONCURRENT_SESSIONS,
       underruns,
       client_late_frames: lateFrames,
+      client_stall_ms: round(stallMs),
+      streamed_text: {
+        word_ms: STREAMED_WORD_MS,
+        underruns: streamed.underruns,
+        client_late_frames: streamedLate,
+        client_stall_ms: round(streamedStallMs),
+      },
       start_stagger_ms: START_STAGGER_MS,
       rss_mb: peakRssMb(),
     };
