@@ -159,21 +159,23 @@ async function speakStreamed(client: BenchClient, text: string): Promise<Receive
 }
 
 /**
- * What a listener hears of one reply's audio: playback starts at the first frame's arrival plus
- * the pacer's lead, and a frame that arrives after its slot is late (a gap; the client
- * re-buffers from there). `stallMs` adds up how late.
+ * What listeners hear of the replies' audio: each reply's playback starts at its first frame's
+ * arrival plus the pacer's lead, and a frame that arrives after its slot is late (a gap; the
+ * client re-buffers from there). `stallMs` adds up how late, over all the replies.
  */
-function playoutStalls(messages: readonly Received[], leadMs: number): { lateFrames: number; stallMs: number } {
-  const arrivals = messages.filter((m) => m.type === 'audio').map((m) => m.at);
+function playoutStalls(replies: readonly (readonly Received[])[], leadMs: number): { lateFrames: number; stallMs: number } {
   let lateFrames = 0;
   let stallMs = 0;
-  let start = arrivals[0] as number;
-  for (let n = 1; n < arrivals.length; n += 1) {
-    const slot = start + leadMs + n * FRAME_MS;
-    if ((arrivals[n] as number) > slot) {
-      lateFrames += 1;
-      stallMs += (arrivals[n] as number) - slot;
-      start = (arrivals[n] as number) - leadMs - n * FRAME_MS;
+  for (const messages of replies) {
+    const arrivals = messages.filter((m) => m.type === 'audio').map((m) => m.at);
+    let start = arrivals[0] as number;
+    for (let n = 1; n < arrivals.length; n += 1) {
+      const slot = start + leadMs + n * FRAME_MS;
+      if ((arrivals[n] as number) > slot) {
+        lateFrames += 1;
+        stallMs += (arrivals[n] as number) - slot;
+        start = (arrivals[n] as number) - leadMs - n * FRAME_MS;
+      }
     }
   }
   return { lateFrames, stallMs };
@@ -226,30 +228,20 @@ export async function e2eSuite(opts: { trials: number; voice?: string; realtime?
 
     // Client-side jitter: deviation of each inter-arrival gap from 20 ms, after the lead burst.
     const gaps: number[] = [];
-    // Frames that reached the client after their playout slot: what a listener hears as a gap,
-    // whatever the pacer's own watchdog timer (`underruns`) saw.
-    let lateFrames = 0;
-    let stallMs = 0;
     for (const messages of utterances) {
       const arrivals = messages.filter((m) => m.type === 'audio').map((m) => m.at);
       for (let n = LEAD_BURST + 1; n < arrivals.length; n += 1) {
         gaps.push(Math.abs((arrivals[n] as number) - (arrivals[n - 1] as number) - FRAME_MS));
       }
-      const stalls = playoutStalls(messages, leadMs);
-      lateFrames += stalls.lateFrames;
-      stallMs += stalls.stallMs;
     }
+    // Frames that reached the client after their playout slot: what a listener hears as a gap,
+    // whatever the pacer's own watchdog timer (`underruns`) saw.
+    const whole = playoutStalls(utterances, leadMs);
 
     // The same text streamed as a language model writes it: one utterance per clause, each
     // joining the one before it in the listener's ears.
     const streamed = await concurrentReplies(stack, (c) => speakStreamed(c, LONG_TEXT));
-    let streamedLate = 0;
-    let streamedStallMs = 0;
-    for (const messages of streamed.replies) {
-      const stalls = playoutStalls(messages, leadMs);
-      streamedLate += stalls.lateFrames;
-      streamedStallMs += stalls.stallMs;
-    }
+    const streamedStalls = playoutStalls(streamed.replies, leadMs);
 
     return {
       suite: 'e2e',
@@ -261,13 +253,13 @@ export async function e2eSuite(opts: { trials: number; voice?: string; realtime?
       pacer_jitter_ms_p95: round(Math.max(...pacerJitterP95)),
       sessions: CONCURRENT_SESSIONS,
       underruns,
-      client_late_frames: lateFrames,
-      client_stall_ms: round(stallMs),
+      client_late_frames: whole.lateFrames,
+      client_stall_ms: round(whole.stallMs),
       streamed_text: {
         word_ms: STREAMED_WORD_MS,
         underruns: streamed.underruns,
-        client_late_frames: streamedLate,
-        client_stall_ms: round(streamedStallMs),
+        client_late_frames: streamedStalls.lateFrames,
+        client_stall_ms: round(streamedStalls.stallMs),
       },
       start_stagger_ms: START_STAGGER_MS,
       rss_mb: peakRssMb(),

@@ -19,9 +19,11 @@ export class StatsRequests<T> {
 
   /** A report that echoes request `answered` (0: none yet) settles that request and earlier ones. */
   settle(answered: number, value: T): void {
-    if (!this.waiting.some((w) => w.id <= answered)) return;
-    const due = this.waiting.filter((w) => w.id <= answered);
-    this.waiting = this.waiting.filter((w) => w.id > answered);
+    // Ids grow in the order requests were opened: the settled ones are a prefix.
+    const kept = this.waiting.findIndex((w) => w.id > answered);
+    const due = kept === -1 ? this.waiting : this.waiting.slice(0, kept);
+    if (due.length === 0) return;
+    this.waiting = kept === -1 ? [] : this.waiting.slice(kept);
     for (const w of due) w.resolve(value);
   }
 
