@@ -98,6 +98,8 @@ export const SAMPLE_EVENTS: readonly SessionEvent[] = [
   { type: 'VAD.SPEECH_END', at: 2500, speechMs: 1500 },
   { type: 'UTTERANCE.DONE' },
   { type: 'UTTERANCE.DONE', utteranceId: 'u0' },
+  { type: 'UTTERANCE.SYNTHESIZED' },
+  { type: 'UTTERANCE.SYNTHESIZED', utteranceId: 'u0' },
   { type: 'CONTROL', command: 'PAUSE' },
   { type: 'CONTROL', command: 'RESUME' },
   { type: 'CONTROL', command: 'STOP' },
@@ -121,7 +123,12 @@ function delayedEvents(): Map<string, string | number> {
 
 /** The context the guards read, abstracted to finitely many values. */
 function abstractContext(context: SessionContext) {
-  return { queued: Math.min(context.queue.length, 2), buffered: context.buffer !== '' };
+  return {
+    queued: Math.min(context.queue.length, 2),
+    buffered: context.buffer !== '',
+    ahead: context.ahead !== null,
+    synthesizing: context.synthesizing !== null,
+  };
 }
 
 function resolveDelayMs(delay: string | number, snapshot: AnyMachineSnapshot, event: EventObject): number {

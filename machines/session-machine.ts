@@ -7,7 +7,7 @@
  *
  * | action             | params                              | production does                     |
  * |--------------------|-------------------------------------|-------------------------------------|
- * | `startSynthesis`   | `{ utteranceId, text }`             | spawn a synthesis actor (one stream) |
+ * | `startSynthesis`   | `{ utteranceId, text, ahead? }`     | spawn a synthesis actor (one stream) |
  * | `pauseWorker`      | `{ utteranceId, reason }`           | hold output at once, Control PAUSE  |
  * | `resumeWorker`     | `{ utteranceId, reason }`           | Control RESUME (from the paused sample) |
  * | `stopWorker`       | `{ utteranceId \| null, reason }`   | Control STOP, drop held output      |
@@ -52,6 +52,16 @@
  * in SPEAKING it is queued and spoken after UTTERANCE.DONE; in BARGED_IN it replaces what was
  * playing (STOP, drop the old queue, speak the new text).
  *
+ * Synthesis ahead: the worker produces audio several times faster than it plays, so it is done
+ * with an utterance (UTTERANCE.SYNTHESIZED: its last frame came) long before the utterance's
+ * audio has been sent (UTTERANCE.DONE). While playing, the next utterance then starts on the
+ * worker at once (`startSynthesis` with `ahead`), as a queued one or as text that arrives later,
+ * and its frames queue behind the current one's: a language model's reply, spoken clause by
+ * clause, plays without a gap at each clause even when the worker is busy with other sessions.
+ * It becomes the current utterance at the current one's UTTERANCE.DONE, exactly when a queued
+ * one would have started, so the client sees the same state messages. One utterance at most is
+ * ahead, nothing starts ahead while paused or held, and everything that drops the queue drops it.
+ *
  * UTTERANCE.DONE should carry the id of the utterance it belongs to (production: always send
  * it); a done for anything but the current utterance (a stream already stopped) is ignored.
  * Contract for production's `pauseWorker`: it holds output synchronously, so no done for the
@@ -63,7 +73,7 @@
  * LISTENING, drop pending text and report to the client; TRANSPORT.CLOSED from every state
  * STOPs the worker, ends the worker session and terminates.
  */
-import { and, assign, setup } from 'xstate';
+import { and, assign, not, setup } from 'xstate';
 import { splitAtLastClauseBoundary } from './clause-boundary.js';
 
 export type BargeInPolicy = 'resume' | 'stop' | 'resume_if_short';
@@ -76,6 +86,7 @@ export type SessionEvent =
   | { type: 'VAD.SPEECH_START'; at: number }
   | { type: 'VAD.SPEECH_END'; at: number; speechMs: number }
   | { type: 'UTTERANCE.DONE'; utteranceId?: string }
+  | { type: 'UTTERANCE.SYNTHESIZED'; utteranceId?: string }
   | { type: 'CONTROL'; command: ControlCommand }
   | { type: 'WORKER.ERROR'; message: string; retryable: boolean }
   | { type: 'TRANSPORT.CLOSED' };
@@ -117,6 +128,13 @@ export interface SessionContext {
   queue: string[];
   /** The utterance being synthesised (playing, paused or held by a barge-in). */
   utterance: Utterance | null;
+  /**
+   * The next utterance, already started on the worker while the current one's audio drains (its
+   * frames queue behind): it becomes current at the current one's UTTERANCE.DONE.
+   */
+  ahead: Utterance | null;
+  /** The utterance whose audio the worker is still producing; null once its last frame came. */
+  synthesizing: string | null;
   /** Utterances started so far; the source of utterance ids (`u1`, `u2`, ...). */
   utteranceCount: number;
   /** Mirrors `SPEAKING.paused` (client PAUSE). */
@@ -137,6 +155,11 @@ export type StopReason = 'barge_in' | 'barge_in_limit' | 'new_text' | 'client' |
 export interface StartSynthesisParams {
   utteranceId: string;
   text: string;
+  /**
+   * Started while the current utterance's audio still drains (its frames queue behind it): the
+   * listener hears it without a gap, so it has no first-audio latency of its own.
+   */
+  ahead?: true;
 }
 export interface PauseParams {
   utteranceId: string | null;
@@ -238,7 +261,15 @@ export const sessionMachine = setup({
       if (event.type !== 'TEXT') return {};
       const { text, rest } = mustTakeSpeakable(context.buffer, event);
       const utteranceCount = context.utteranceCount + 1;
-      return { buffer: rest, utterance: { id: `u${utteranceCount}`, text }, utteranceCount };
+      const id = `u${utteranceCount}`;
+      return { buffer: rest, utterance: { id, text }, utteranceCount, synthesizing: id };
+    }),
+    beginAheadFromText: assign(({ context, event }) => {
+      if (event.type !== 'TEXT') return {};
+      const { text, rest } = mustTakeSpeakable(context.buffer, event);
+      const utteranceCount = context.utteranceCount + 1;
+      const id = `u${utteranceCount}`;
+      return { buffer: rest, ahead: { id, text }, utteranceCount, synthesizing: id };
     }),
     enqueueUtterance: assign(({ context, event }) => {
       if (event.type !== 'TEXT') return {};
@@ -249,11 +280,22 @@ export const sessionMachine = setup({
       const [text, ...queue] = context.queue;
       if (text === undefined) return {};
       const utteranceCount = context.utteranceCount + 1;
-      return { queue, utterance: { id: `u${utteranceCount}`, text }, utteranceCount };
+      const id = `u${utteranceCount}`;
+      return { queue, utterance: { id, text }, utteranceCount, synthesizing: id };
     }),
-    clearUtterance: assign({ utterance: null }),
-    discardQueue: assign({ queue: [] }),
-    discardPending: assign({ queue: [], buffer: '' }),
+    beginAheadUtterance: assign(({ context }) => {
+      const [text, ...queue] = context.queue;
+      if (text === undefined) return {};
+      const utteranceCount = context.utteranceCount + 1;
+      const id = `u${utteranceCount}`;
+      return { queue, ahead: { id, text }, utteranceCount, synthesizing: id };
+    }),
+    promoteAhead: assign(({ context }) => ({ utterance: context.ahead, ahead: null })),
+    markSynthesized: assign({ synthesizing: null }),
+    // A stopped or failed synthesis produces nothing more: the worker is free for the next one.
+    clearUtterance: assign({ utterance: null, ahead: null, synthesizing: null }),
+    discardQueue: assign({ queue: [], ahead: null }),
+    discardPending: assign({ queue: [], buffer: '', ahead: null }),
     markPaused: assign({ paused: true }),
     markPlaying: assign({ paused: false }),
     recordBargeIn: assign({
@@ -275,6 +317,19 @@ export const sessionMachine = setup({
     hasClauseBoundary: ({ context, event }) =>
       event.type === 'TEXT' && !event.isFinal && takeSpeakable(context.buffer, event) !== null,
     hasQueuedText: ({ context }) => context.queue.length > 0,
+    hasAhead: ({ context }) => context.ahead !== null,
+    /** The worker has produced all of the audio of every utterance started so far. */
+    isWorkerFinished: ({ context }) => context.synthesizing === null,
+    /**
+     * Text may be synthesised ahead now: the worker has finished the current utterance, and
+     * nothing else is ahead of it or waiting.
+     */
+    canSynthesizeAhead: ({ context }) =>
+      context.utterance !== null && context.synthesizing === null && context.ahead === null && context.queue.length === 0,
+    /** UTTERANCE.SYNTHESIZED naming an utterance other than the one the worker is producing. */
+    isStaleSynthesis: ({ context, event }) =>
+      event.type === 'UTTERANCE.SYNTHESIZED' &&
+      (context.synthesizing === null || (event.utteranceId !== undefined && event.utteranceId !== context.synthesizing)),
     /** UTTERANCE.DONE naming an utterance other than the current one (e.g. a stopped one). */
     isStaleUtterance: ({ context, event }) =>
       event.type === 'UTTERANCE.DONE' &&
@@ -300,6 +355,8 @@ export const sessionMachine = setup({
       buffer: '',
       queue: [],
       utterance: null,
+      ahead: null,
+      synthesizing: null,
       utteranceCount: 0,
       paused: false,
       bargeInAt: null,
@@ -371,6 +428,16 @@ export const sessionMachine = setup({
                 },
               ],
             },
+            // The worker has finished the current utterance: the next one starts on it now and
+            // its audio queues behind, so the listener hears no gap while it is synthesised.
+            TEXT: [
+              { guard: and(['isFinalText', 'canSynthesizeAhead']), actions: ['beginAheadFromText', { type: 'startSynthesis', params: ({ context }) => aheadParams(context) }] },
+              { guard: and(['hasClauseBoundary', 'canSynthesizeAhead']), actions: ['beginAheadFromText', { type: 'startSynthesis', params: ({ context }) => aheadParams(context) }] },
+            ],
+            'UTTERANCE.SYNTHESIZED': {
+              guard: and([not('isStaleSynthesis'), not('hasAhead'), 'hasQueuedText']),
+              actions: ['markSynthesized', 'beginAheadUtterance', { type: 'startSynthesis', params: ({ context }) => aheadParams(context) }],
+            },
             CONTROL: {
               guard: { type: 'isCommand', params: { command: 'PAUSE' } },
               target: 'paused',
@@ -405,6 +472,15 @@ export const sessionMachine = setup({
         'UTTERANCE.DONE': [
           // Forbidden transition: a done for a stream that is no longer current changes nothing.
           { guard: 'isStaleUtterance' },
+          // The next utterance is already on the worker: it becomes current (no new synthesis),
+          // and what waits behind it starts on the worker if the worker is done with it.
+          {
+            guard: and(['hasAhead', 'isWorkerFinished', 'hasQueuedText']),
+            target: 'SPEAKING',
+            reenter: true,
+            actions: ['promoteAhead', 'beginAheadUtterance', { type: 'startSynthesis', params: ({ context }) => aheadParams(context) }],
+          },
+          { guard: 'hasAhead', target: 'SPEAKING', reenter: true, actions: 'promoteAhead' },
           {
             guard: 'hasQueuedText',
             target: 'SPEAKING',
@@ -415,6 +491,11 @@ export const sessionMachine = setup({
             ],
           },
           { target: 'LISTENING' },
+        ],
+        'UTTERANCE.SYNTHESIZED': [
+          // Forbidden transition: the end of a stream the worker is no longer producing.
+          { guard: 'isStaleSynthesis' },
+          { actions: 'markSynthesized' },
         ],
         CONTROL: {
           guard: { type: 'isCommand', params: { command: 'STOP' } },
@@ -481,6 +562,8 @@ export const sessionMachine = setup({
             ],
           },
         ],
+        // The worker may finish producing before the hold reached it; nothing starts while held.
+        'UTTERANCE.SYNTHESIZED': [{ guard: 'isStaleSynthesis' }, { actions: 'markSynthesized' }],
         TEXT: [
           {
             guard: 'isFinalText',
@@ -557,6 +640,12 @@ function synthesisParams(context: SessionContext): StartSynthesisParams {
   const utterance = context.utterance;
   if (!utterance) throw new Error('startSynthesis without a current utterance');
   return { utteranceId: utterance.id, text: utterance.text };
+}
+
+function aheadParams(context: SessionContext): StartSynthesisParams {
+  const ahead = context.ahead;
+  if (!ahead) throw new Error('startSynthesis ahead without an utterance ahead');
+  return { utteranceId: ahead.id, text: ahead.text, ahead: true };
 }
 
 function stopParams(context: SessionContext, reason: StopReason): StopParams {

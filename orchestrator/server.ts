@@ -35,6 +35,8 @@ export interface OrchestratorConfig {
   maxBargeInMs?: number;
   /** How long a session avoids a worker whose stream failed (default 5000 ms). */
   failedWorkerRetryMs?: number;
+  /** Sessions synthesise the next utterance while the current one drains (default true; see SessionRuntimeDeps). */
+  reportSynthesized?: boolean;
   leadMs: number;
   logLevel: string;
   /** Live inspection hub at ws://<http>/inspect (INSPECT=0 turns it off). */
@@ -146,6 +148,7 @@ export async function startOrchestrator(config: OrchestratorConfig, logger: Logg
       createVad: () => StreamingVad.create(),
       leadMs: config.leadMs,
       ...(config.failedWorkerRetryMs !== undefined && { failedWorkerRetryMs: config.failedWorkerRetryMs }),
+      ...(config.reportSynthesized !== undefined && { reportSynthesized: config.reportSynthesized }),
       log: logger.child({ session: conn.sessionId, transport, ...where }),
       ...(inspector && { inspect: inspector.inspect }),
       metrics,

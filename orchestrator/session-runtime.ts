@@ -31,6 +31,12 @@ export interface SessionRuntimeDeps {
   inspect?: (event: InspectionEvent) => void;
   /** Where to record latency, jitter, underrun and transition metrics (none if absent). */
   metrics?: OrchestratorMetrics;
+  /**
+   * Tell the session actor when the worker has finished an utterance (UTTERANCE.SYNTHESIZED), so
+   * the next one is synthesised while this one's audio drains. Default true; the path tests turn
+   * it off to deliver that event where a path puts it.
+   */
+  reportSynthesized?: boolean;
 }
 
 /** The timing of the last barge-in (performance.now() values, this process). */
@@ -58,6 +64,10 @@ interface Synthesis {
   stopped: boolean;
   /** `text_done` of the last frame received: `text` up to here is in the pacer already. */
   textDone: number;
+  /** The final frame came: all of the stream's audio is in the pacer. */
+  complete?: boolean;
+  /** Started while the utterance before it still played (no first-audio latency of its own). */
+  ahead: boolean;
 }
 
 /**
@@ -110,7 +120,7 @@ export class SessionRuntime implements SessionHandle {
       },
     });
     const machine = createSessionMachine({
-      startSynthesis: ({ utteranceId, text }) => void this.startSynthesis(utteranceId, text),
+      startSynthesis: ({ utteranceId, text, ahead }) => void this.startSynthesis(utteranceId, text, false, ahead === true),
       pauseWorker: () => {
         this.pacer.hold(); // nothing more leaves the orchestrator from here on
         deps.conn.holdAudio?.(); // nor plays from a transport's own buffer (LiveKit's AudioSource)
@@ -300,9 +310,10 @@ export class SessionRuntime implements SessionHandle {
   /** Client-facing frame sequence of the current utterance (continuous across a failover). */
   private clientSequence = 0;
 
-  private async startSynthesis(utteranceId: string, text: string, continuation = false): Promise<void> {
+  private async startSynthesis(utteranceId: string, text: string, continuation = false, ahead = false): Promise<void> {
     if (!continuation) this.clientSequence = 0;
-    if (!this.falStart.has(utteranceId)) this.falStart.set(utteranceId, this.textAt ?? performance.now());
+    // Audio synthesised ahead plays on from the utterance before it: no first-audio latency.
+    if (!ahead && !this.falStart.has(utteranceId)) this.falStart.set(utteranceId, this.textAt ?? performance.now());
     this.textAt = undefined;
     let binding: WorkerBinding;
     try {
@@ -316,9 +327,10 @@ export class SessionRuntime implements SessionHandle {
     await this.stopping;
     // While waiting, the utterance may have been stopped or replaced, or the session closed.
     const snapshot = this.actor.getSnapshot();
-    if (snapshot.status !== 'active' || snapshot.context.utterance?.id !== utteranceId) return;
+    const { utterance, ahead: next } = snapshot.context;
+    if (snapshot.status !== 'active' || (utterance?.id !== utteranceId && next?.id !== utteranceId)) return;
     const call = binding.client.synthesize(binding.sessionId, text, utteranceId);
-    const synthesis: Synthesis = { utteranceId, text, call, stopped: false, textDone: 0 };
+    const synthesis: Synthesis = { utteranceId, text, call, stopped: false, textDone: 0, ahead };
     this.synthesis = synthesis;
     call.on('data', (frame: AudioFrame) => {
       // A stream that is no longer the session's current one (stopped, failed over, or replaced)
@@ -337,11 +349,25 @@ export class SessionRuntime implements SessionHandle {
         return;
       }
       this.pacer.end(utteranceId);
+      synthesis.complete = true;
+    });
+    // Reported at the stream's status, not its last frame: the worker frees the session for the
+    // next synthesis in the same turn as it ends the stream, after writing that frame.
+    call.on('status', () => {
+      if (synthesis.complete && !synthesis.stopped && this.synthesis === synthesis) this.onSynthesized(utteranceId);
     });
     call.on('error', (err: Error) => {
       if (synthesis.stopped) return;
       this.onWorkerLost(synthesis, binding, err);
     });
+  }
+
+  /** The last utterance whose audio the worker finished (all of it in the pacer). */
+  lastSynthesized: string | undefined;
+
+  private onSynthesized(utteranceId: string): void {
+    this.lastSynthesized = utteranceId;
+    if (this.deps.reportSynthesized !== false && !this.closed) this.actor.send({ type: 'UTTERANCE.SYNTHESIZED', utteranceId });
   }
 
   /**
@@ -359,6 +385,7 @@ export class SessionRuntime implements SessionHandle {
     const rest = synthesis.text.slice(synthesis.textDone);
     if (rest.trim().length === 0) {
       this.pacer.end(synthesis.utteranceId);
+      this.onSynthesized(synthesis.utteranceId);
       return;
     }
     void this.deps.discovery
@@ -373,7 +400,7 @@ export class SessionRuntime implements SessionHandle {
           return;
         }
         this.deps.conn.send(errorMessage('worker_error', `TTS worker ${binding.client.addr} failed (${err.message}); continuing on ${next.addr}`));
-        void this.startSynthesis(synthesis.utteranceId, rest, true);
+        void this.startSynthesis(synthesis.utteranceId, rest, true, synthesis.ahead);
       });
   }
 

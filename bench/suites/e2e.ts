@@ -6,7 +6,7 @@
  */
 import WebSocket from 'ws';
 import type { BargeInPolicy } from '../../machines/session-machine.js';
-import { orchestratorConfigFromEnv, startOrchestrator, type RunningOrchestrator } from '../../orchestrator/server.js';
+import { orchestratorConfigFromEnv, startOrchestrator, type OrchestratorConfig, type RunningOrchestrator } from '../../orchestrator/server.js';
 import { createLogger } from '../../workers/tts/logger.js';
 import { pickRealVoice } from '../../workers/tts/voices/pick.js';
 import { BENCH_SENTENCES } from '../sentences.js';
@@ -94,19 +94,7 @@ export async function startStack(voiceId: string, bargeInPolicy: BargeInPolicy, 
   const priority = opts.realtime ? DEFAULT_REALTIME_PRIORITY : 0;
   const worker = await startWorkerProcess(voiceId, { REALTIME_PRIORITY: String(priority) });
   try {
-    const orch = await startOrchestrator(
-      {
-        ...orchestratorConfigFromEnv({}),
-        host: '127.0.0.1',
-        wsPort: 0,
-        httpPort: 0,
-        voice: voiceId,
-        staticWorkers: [`grpc://127.0.0.1:${worker.port}`],
-        bargeInPolicy,
-        logLevel: 'silent',
-      },
-      createLogger('orchestrator-bench', 'silent'),
-    );
+    const orch = await startBenchOrchestrator(voiceId, worker.port, bargeInPolicy);
     requestRealtimePriority(priority);
     return {
       orch,
@@ -122,6 +110,24 @@ export async function startStack(voiceId: string, bargeInPolicy: BargeInPolicy, 
     await worker.stop();
     throw err;
   }
+}
+
+/** The orchestrator of a bench stack, in this process, on the given worker. */
+function startBenchOrchestrator(voiceId: string, workerPort: number, bargeInPolicy: BargeInPolicy, extra: Partial<OrchestratorConfig> = {}): Promise<RunningOrchestrator> {
+  return startOrchestrator(
+    {
+      ...orchestratorConfigFromEnv({}),
+      host: '127.0.0.1',
+      wsPort: 0,
+      httpPort: 0,
+      voice: voiceId,
+      staticWorkers: [`grpc://127.0.0.1:${workerPort}`],
+      bargeInPolicy,
+      logLevel: 'silent',
+      ...extra,
+    },
+    createLogger('orchestrator-bench', 'silent'),
+  );
 }
 
 /** Connects and waits for the greeting and the first LISTENING; returns the session id too. */
@@ -202,6 +208,13 @@ async function concurrentReplies(stack: Stack, say: (c: BenchClient) => Promise<
   return { replies, underruns, pacerJitterP95 };
 }
 
+/** The long text streamed as a language model writes it, on concurrent sessions: the listeners' stalls. */
+async function streamedStalls(stack: Stack, leadMs: number): Promise<{ underruns: number; client_late_frames: number; client_stall_ms: number }> {
+  const streamed = await concurrentReplies(stack, (c) => speakStreamed(c, LONG_TEXT));
+  const stalls = playoutStalls(streamed.replies, leadMs);
+  return { underruns: streamed.underruns, client_late_frames: stalls.lateFrames, client_stall_ms: round(stalls.stallMs) };
+}
+
 export async function e2eSuite(opts: { trials: number; voice?: string; realtime?: boolean }): Promise<Record<string, unknown>> {
   const voice = pickRealVoice(opts.voice);
   const stack = await startStack(voice.id, 'resume_if_short', opts);
@@ -240,8 +253,11 @@ export async function e2eSuite(opts: { trials: number; voice?: string; realtime?
 
     // The same text streamed as a language model writes it: one utterance per clause, each
     // joining the one before it in the listener's ears.
-    const streamed = await concurrentReplies(stack, (c) => speakStreamed(c, LONG_TEXT));
-    const streamedStalls = playoutStalls(streamed.replies, leadMs);
+    const streamed = await streamedStalls(stack, leadMs);
+    // The same again without synthesis ahead (the next clause synthesised only once the one
+    // before has been sent), on a second orchestrator sharing the worker: the reference run.
+    const plain = await startBenchOrchestrator(voice.id, stack.worker.port, 'resume_if_short', { reportSynthesized: false });
+    const streamedPlain = await streamedStalls({ ...stack, orch: plain, url: `ws://127.0.0.1:${plain.ws.port}` }, leadMs).finally(() => plain.shutdown());
 
     return {
       suite: 'e2e',
@@ -255,12 +271,7 @@ export async function e2eSuite(opts: { trials: number; voice?: string; realtime?
       underruns,
       client_late_frames: whole.lateFrames,
       client_stall_ms: round(whole.stallMs),
-      streamed_text: {
-        word_ms: STREAMED_WORD_MS,
-        underruns: streamed.underruns,
-        client_late_frames: streamedStalls.lateFrames,
-        client_stall_ms: round(streamedStalls.stallMs),
-      },
+      streamed_text: { word_ms: STREAMED_WORD_MS, ...streamed, without_synthesis_ahead: streamedPlain },
       start_stagger_ms: START_STAGGER_MS,
       rss_mb: peakRssMb(),
     };

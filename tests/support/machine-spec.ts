@@ -27,6 +27,12 @@ export interface SpecRow {
   reportsError?: boolean;
   /** The stimulus is not handled at all: no transition, no call. */
   ignored?: boolean;
+  /**
+   * Whether the client gets a state message; by default when the state changes or an utterance
+   * starts. A synthesis started ahead is not announced (its utterance starts at the current one's
+   * done, which is announced though it starts no synthesis).
+   */
+  announces?: boolean;
 }
 
 type EventOf<T extends SessionEvent['type']> = Extract<SessionEvent, { type: T }>;
@@ -82,6 +88,13 @@ export const SPEC_ROWS: readonly SpecRow[] = [
   { row: 'SPEAKING | utterance done, text queued | SPEAKING the next | start synthesis', from: UTTERANCE, on: eventOf('UTTERANCE.DONE'), to: 'SPEAKING', worker: ['startSynthesis'] },
   { row: 'SPEAKING | done of an utterance no longer current | SPEAKING | —', from: UTTERANCE, on: (s) => payload(s, 'UTTERANCE.DONE')?.utteranceId !== undefined, to: 'same', worker: [] },
 
+  // Synthesis ahead (documented in session-machine.ts): once the worker has finished the playing
+  // utterance, the next one starts on it while this one drains, and becomes current at its done.
+  { row: 'SPEAKING | utterance synthesized, text queued | SPEAKING (the next synthesized ahead) | start synthesis', from: ['SPEAKING'], on: eventOf('UTTERANCE.SYNTHESIZED'), to: 'same', worker: ['startSynthesis'], announces: false },
+  { row: 'SPEAKING | text once the worker is done | SPEAKING (synthesized ahead) | start synthesis', from: ['SPEAKING'], on: eventOf('TEXT'), to: 'same', worker: ['startSynthesis'], announces: false },
+  { row: 'SPEAKING | utterance synthesized | SPEAKING | —', from: ['SPEAKING', 'PAUSED', 'BARGED_IN'], on: eventOf('UTTERANCE.SYNTHESIZED'), to: 'same', worker: [] },
+  { row: 'SPEAKING | utterance done, the next synthesized ahead | SPEAKING the next | —', from: UTTERANCE, on: (s) => eventOf('UTTERANCE.DONE')(s) && payload(s, 'UTTERANCE.DONE')?.utteranceId === undefined, to: 'SPEAKING', worker: [], announces: true },
+
   // any | client PAUSE / RESUME / STOP | as the command says | the same command
   { row: 'any | client PAUSE | PAUSED | PAUSE', from: ['SPEAKING'], on: command('PAUSE'), to: 'PAUSED', worker: ['pauseWorker'] },
   { row: 'any | client PAUSE during barge-in | PAUSED | — (worker already held)', from: ['BARGED_IN'], on: command('PAUSE'), to: 'PAUSED', worker: [] },
@@ -101,6 +114,7 @@ export const SPEC_ROWS: readonly SpecRow[] = [
   { row: 'speech start with nothing playing', from: ['LISTENING', 'PAUSED', 'BARGED_IN'], on: eventOf('VAD.SPEECH_START'), to: 'same', worker: [], ignored: true },
   { row: 'speech end outside a barge-in', from: ['LISTENING', 'SPEAKING', 'PAUSED'], on: eventOf('VAD.SPEECH_END'), to: 'same', worker: [], ignored: true },
   { row: 'utterance done with nothing playing or output held', from: ['LISTENING', 'BARGED_IN'], on: eventOf('UTTERANCE.DONE'), to: 'same', worker: [], ignored: true },
+  { row: 'utterance synthesized with nothing playing', from: ['LISTENING'], on: eventOf('UTTERANCE.SYNTHESIZED'), to: 'same', worker: [], ignored: true },
 ];
 
 export function resolveTarget(row: SpecRow, from: ClientState): ClientState {
@@ -125,5 +139,5 @@ export function specRowsFor(
 
 /** State messages the client must get for a step: the new state, when it changed or restarted. */
 export function expectedStateMessages(from: ClientState, to: ClientState, row: SpecRow): ClientState[] {
-  return from !== to || row.worker.includes('startSynthesis') ? [to] : [];
+  return (row.announces ?? (from !== to || row.worker.includes('startSynthesis'))) ? [to] : [];
 }

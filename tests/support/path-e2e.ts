@@ -22,6 +22,10 @@
  *   VAD.SPEECH_END           300 ms+ of silence after the speech; for speech longer than the
  *                            interjection limit, 1 s more speech first
  *   UTTERANCE.DONE           the pacer drains the utterance: wait for `done`
+ *   UTTERANCE.SYNTHESIZED    the worker ends the utterance's stream: wait for that, then deliver
+ *                            it (the orchestrators here do not report it themselves, so the path
+ *                            decides where it lands; each synthesis of such a path is awaited to
+ *                            its end right after it starts, so a pause cannot keep it from ending)
  *   WORKER.ERROR             the worker fails for real at the gRPC layer: the session's stream
  *                            (stalled after 8 frames) ends with INTERNAL "synthesis failed", or,
  *                            in LISTENING before any utterance, the prewarm StartSession is
@@ -111,7 +115,14 @@ export function describeStimulus(s: PathStimulus): string {
 }
 
 /** Why a stimulus has no real-world cause (the step is injected), or null when it has one. */
-export function injectionReason(stimulus: PathStimulus, from: ClientState, current: string | null): string | null {
+export function injectionReason(stimulus: PathStimulus, from: ClientState, current: string | null, synthesizing: string | null = null): string | null {
+  if (stimulus.kind === 'event' && stimulus.event.type === 'UTTERANCE.SYNTHESIZED') {
+    const { utteranceId } = stimulus.event;
+    if (synthesizing === null || (utteranceId !== undefined && utteranceId !== synthesizing)) {
+      return 'the end of a stream the worker is no longer producing: the orchestrator never reports one (a stopped or replaced stream is ignored)';
+    }
+    return null;
+  }
   if (stimulus.kind !== 'event' || stimulus.event.type !== 'UTTERANCE.DONE') return null;
   const { utteranceId } = stimulus.event;
   if (utteranceId !== undefined && utteranceId !== current) {
@@ -130,6 +141,14 @@ type ExpectedRpc =
 
 const fmtRpc = (c: ExpectedRpc | WorkerCall): string =>
   c.rpc === 'Synthesize' ? `Synthesize(${c.utteranceId},${JSON.stringify(c.text)})` : c.rpc === 'Control' ? `Control(${c.command})` : c.rpc;
+
+/**
+ * The replay could not follow the path, through no fault of the session: the pacer finished the
+ * playing utterance (a real, timed event) before the path's steps that come before its done had
+ * all been caused. The worker, shared with every other replayed session, was too slow to keep
+ * ahead of real time. The runner replays such a path again in a fresh session.
+ */
+export class InconclusiveReplay extends Error {}
 
 function fail(where: string, what: string): never {
   throw new Error(`${where}: ${what}`);
@@ -210,6 +229,14 @@ export async function replayEndToEnd(path: SessionPath, stack: E2eStack): Promis
   const stopped = new Set<string>();
   let state: ClientState = path.initial.clientState;
   let current: string | null = null; // the machine's current utterance
+  let aheadOf: string | null = null; // the utterance synthesised ahead of it
+  let synthesizing: string | null = null; // the utterance whose stream the worker produces
+  const deliversSynthesized = events.some((e) => e?.type === 'UTTERANCE.SYNTHESIZED');
+  /** Utterances whose done a step of the path accounted for. */
+  const doneSeen = new Set<string>();
+  /** The playing utterance's done, arrived before the path's UTTERANCE.DONE caused it (a race). */
+  const earlyDone = (): number =>
+    state === 'SPEAKING' && current !== null && !doneSeen.has(current) ? client.messages.findIndex((m) => m.type === 'done' && m.utterance_id === current) : -1;
   let bound = workerSession !== undefined; // the session holds a worker session
   let hasSynthesis = false; // the runtime only sends Control once it has started a synthesis
   let vadInSpeech = false;
@@ -275,7 +302,12 @@ export async function replayEndToEnd(path: SessionPath, stack: E2eStack): Promis
       const from = state;
       const to = step.clientState;
       const where = `${path.id} step ${i + 1} ${describeStimulus(stimulus)} ${from}→${to}`;
-      const mark = client.messages.length;
+      let mark = client.messages.length;
+      const early = earlyDone();
+      if (early >= 0) {
+        if (event?.type !== 'UTTERANCE.DONE') throw new InconclusiveReplay(`${where}: the pacer finished ${String(current)} before this step (${client.describe(early)})`);
+        mark = early; // the done this step waits for came while the step before was observed
+      }
 
       // What SPEC §6 says this step must show (the same oracle as the unit path test).
       const rows = specRowsFor(from, stimulus, to, path.input).filter((r) => !r.ignored);
@@ -289,12 +321,14 @@ export async function replayEndToEnd(path: SessionPath, stack: E2eStack): Promis
       // The worker calls the runtime makes for the machine's worker control.
       const rpcsBefore = expectedRpcs.length;
       let startedUtterance: string | null = null;
+      let startedAhead: string | null = null;
       for (const call of step.calls) {
         const p = call.params as Record<string, unknown> | undefined;
         switch (call.action) {
           case 'startSynthesis':
             expectedRpcs.push({ rpc: 'Synthesize', text: String(p?.text), utteranceId: String(p?.utteranceId) });
-            startedUtterance = String(p?.utteranceId);
+            if (p?.ahead === true) startedAhead = String(p.utteranceId);
+            else startedUtterance = String(p?.utteranceId);
             hasSynthesis = true;
             break;
           case 'pauseWorker':
@@ -312,7 +346,7 @@ export async function replayEndToEnd(path: SessionPath, stack: E2eStack): Promis
       }
 
       // ---- cause -------------------------------------------------------------------------------
-      const reason = injectionReason(stimulus, from, current);
+      const reason = injectionReason(stimulus, from, current, synthesizing);
       let cause: string;
       if (stall?.step === i) fault = tap.stallSynthesis(workerSession as string, stall.utteranceId, STALL_PASS_FRAMES);
       if (reason !== null) {
@@ -332,7 +366,15 @@ export async function replayEndToEnd(path: SessionPath, stack: E2eStack): Promis
             cause = 'ws control';
             break;
           case 'VAD.SPEECH_START':
-            if (vadInSpeech) fail(where, 'the VAD is already in speech');
+            if (vadInSpeech) {
+              // The VAD still hears the speech that started the last barge-in (a client RESUME
+              // ended it): that speech ends first, in a state that ignores VAD.SPEECH_END.
+              if (from === 'BARGED_IN') fail(where, 'the VAD is already in speech');
+              client.sendAudio(stack.mic.silence);
+              await client.waitFor((m) => m.type === 'vad' && m.speech === false, 'vad speech:false before the new speech', T, mark);
+              if (statesFrom(mark).length > 0) fail(where, `the end of the earlier speech changed the state (${client.describe(mark)})`);
+              mark = client.messages.length;
+            }
             client.sendAudio(stack.mic.start);
             vadInSpeech = true;
             cause = 'speech on the microphone, the VAD decided';
@@ -348,7 +390,13 @@ export async function replayEndToEnd(path: SessionPath, stack: E2eStack): Promis
           }
           case 'UTTERANCE.DONE':
             await client.waitFor((m) => m.type === 'done' && m.utterance_id === current, `done of ${String(current)}`, T, mark);
+            if (current) doneSeen.add(current);
             cause = 'the pacer sent the last frame (done)';
+            break;
+          case 'UTTERANCE.SYNTHESIZED':
+            await waitFor(() => runtime.lastSynthesized === synthesizing, `${where}: the worker to end the stream of ${String(synthesizing)}`, T);
+            runtime.actor.send(e);
+            cause = 'the worker ended the stream (delivered here)';
             break;
           case 'WORKER.ERROR':
             if (!fault) fail(where, 'no worker fault was armed');
@@ -426,6 +474,7 @@ export async function replayEndToEnd(path: SessionPath, stack: E2eStack): Promis
           } else if (to === 'LISTENING' && event?.type === 'WORKER.ERROR' && from === 'SPEAKING') {
             // The audio that already arrived plays out, then the utterance is done.
             const done = await client.waitFor((m) => m.type === 'done' && m.utterance_id === current, `done of ${String(current)} after the worker error`, T, mark);
+            if (current) doneSeen.add(current);
             windows.push({ from: done.index, reason: `done of ${String(current)} after the worker error`, noDone: false });
           } else if (to === 'LISTENING' && from === 'LISTENING') {
             windows.push({ from: mark - 1, reason: 'LISTENING', noDone: false });
@@ -436,9 +485,29 @@ export async function replayEndToEnd(path: SessionPath, stack: E2eStack): Promis
       rpcSteps.push(expectedRpcs.length - rpcsBefore);
       await checkRpcs(where, reason !== null);
 
-      // The machine's current utterance after the step.
-      if (to === 'LISTENING' || to === 'TERMINATED') current = null;
+      // The machine's current utterance after the step (and the one synthesised ahead of it).
+      if (event?.type === 'UTTERANCE.DONE' && reason === null && aheadOf !== null) {
+        current = aheadOf;
+        aheadOf = null;
+      }
+      if (step.calls.some((c) => c.action === 'stopWorker')) aheadOf = null;
+      if (to === 'LISTENING' || to === 'TERMINATED') {
+        current = null;
+        aheadOf = null;
+        synthesizing = null;
+      }
+      if (event?.type === 'UTTERANCE.SYNTHESIZED' && reason === null) synthesizing = null;
       if (startedUtterance) current = startedUtterance;
+      if (startedAhead) aheadOf = startedAhead;
+      const started = startedAhead ?? startedUtterance;
+      if (started) {
+        synthesizing = started;
+        // This path delivers the end of a stream itself: let the worker finish this one now,
+        // before a later step (a pause, a barge-in) holds it.
+        if (deliversSynthesized && reason === null && stall?.utteranceId !== started) {
+          await waitFor(() => runtime.lastSynthesized === started, `${where}: the worker to end the stream of ${started}`, T);
+        }
+      }
       state = to;
     }
 
@@ -466,7 +535,9 @@ export async function replayEndToEnd(path: SessionPath, stack: E2eStack): Promis
     }
     return { id: path.id, steps: outcomes, ms: performance.now() - started };
   } catch (err) {
-    const e = err as Error;
+    let e = err as Error;
+    // A step that failed because the playing utterance's done overtook it is a race, not a fault.
+    if (!(e instanceof InconclusiveReplay) && earlyDone() >= 0) e = new InconclusiveReplay(`${e.message}\n  (the pacer finished ${String(current)} before the path's done)`);
     e.message += `\n  client saw: ${client.describe()}\n  worker got: ${sessionCalls().map(fmtRpc).join(', ') || '(nothing)'}`;
     throw e;
   } finally {

@@ -9,6 +9,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { deliversSynthesized, endToEndPaths, transitionPairs } from '../../machines/path-cover.js';
 import { coverage, generatePaths, SAMPLE_EVENTS } from '../../machines/paths.js';
 import type { PathStimulus, SessionPath } from '../../machines/paths.js';
 import { BARGE_IN_POLICIES, clientStateOf, sessionMachine } from '../../machines/session-machine.js';
@@ -154,6 +155,25 @@ describe('generated paths', () => {
       covered: transitions.length,
       paths: paths.length,
     });
+  });
+});
+
+describe('the end-to-end subset (machines/path-cover.ts)', () => {
+  const subset = endToEndPaths(generated);
+
+  it('keeps every path without UTTERANCE.SYNTHESIZED, and fewer of those with it', () => {
+    const plain = generated.filter((p) => !deliversSynthesized(p));
+    expect(subset.filter((p) => !deliversSynthesized(p))).toEqual(plain);
+    const ahead = subset.filter(deliversSynthesized).length;
+    expect(ahead).toBeGreaterThan(0);
+    expect(ahead).toBeLessThan(generated.length - plain.length);
+  });
+
+  it('takes every pair of consecutive transitions the whole set takes', () => {
+    const pairsOf = (ps: SessionPath[]) => new Set(ps.flatMap((p) => [...transitionPairs(p)]));
+    const kept = pairsOf(subset);
+    const missing = [...pairsOf(generated)].filter((pair) => !kept.has(pair));
+    expect(missing).toEqual([]);
   });
 });
 

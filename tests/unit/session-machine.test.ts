@@ -164,6 +164,129 @@ describe('session machine: text while speaking', () => {
   });
 });
 
+const synthesized = (utteranceId?: string): SessionEvent => ({ type: 'UTTERANCE.SYNTHESIZED', ...(utteranceId && { utteranceId }) });
+const doneOf = (utteranceId: string): SessionEvent => ({ type: 'UTTERANCE.DONE', utteranceId });
+
+describe('session machine: synthesis ahead (UTTERANCE.SYNTHESIZED)', () => {
+  it('a queued utterance starts on the worker once it finished the current one, and becomes current at its done', () => {
+    const s = speaking();
+    s.send(text('Second.'));
+    s.send(text('Third.'));
+    s.recorder.drain();
+
+    s.send(synthesized('u1'));
+    // Started, not announced: u1 is still what the client hears.
+    expect(s.recorder.drain()).toEqual([{ action: 'startSynthesis', params: { utteranceId: 'u2', text: 'Second.', ahead: true } }]);
+    expect(ctx(s)).toMatchObject({ utterance: { id: 'u1' }, ahead: { id: 'u2', text: 'Second.' }, synthesizing: 'u2', queue: ['Third.'] });
+
+    // At u1's done, u2 is current with no second synthesis; Third. waits for the worker.
+    s.send(doneOf('u1'));
+    expect(s.recorder.drain()).toEqual([{ action: 'notifyState', params: { state: 'SPEAKING' } }]);
+    expect(ctx(s)).toMatchObject({ utterance: { id: 'u2' }, ahead: null, synthesizing: 'u2', queue: ['Third.'] });
+
+    s.send(synthesized('u2'));
+    expect(s.recorder.drain()).toEqual([{ action: 'startSynthesis', params: { utteranceId: 'u3', text: 'Third.', ahead: true } }]);
+    s.send(doneOf('u2'));
+    s.send(synthesized('u3'));
+    expect(names(s.recorder.drain())).toEqual(['notifyState']);
+    s.send(doneOf('u3'));
+    expect(s.state()).toBe('LISTENING');
+    expect(s.recorder.drain()).toEqual([{ action: 'notifyState', params: { state: 'LISTENING' } }]);
+  });
+
+  it('when the worker finished before the done, the next one starts on it at the done', () => {
+    const s = speaking();
+    s.send(text('Second.'));
+    s.send(text('Third.'));
+    s.send(synthesized('u1'));
+    s.send(synthesized('u2'));
+    s.recorder.drain();
+    s.send(doneOf('u1'));
+    expect(s.recorder.drain()).toEqual([
+      { action: 'startSynthesis', params: { utteranceId: 'u3', text: 'Third.', ahead: true } },
+      { action: 'notifyState', params: { state: 'SPEAKING' } },
+    ]);
+    expect(ctx(s)).toMatchObject({ utterance: { id: 'u2' }, ahead: { id: 'u3' }, synthesizing: 'u3' });
+  });
+
+  it('text streamed in after the worker finished starts ahead at its clause boundary', () => {
+    const s = speaking();
+    s.send(synthesized('u1'));
+    s.send(text('and then', false));
+    expect(s.recorder.drain()).toEqual([]);
+    s.send(text(' some, more', false));
+    expect(s.recorder.drain()).toEqual([{ action: 'startSynthesis', params: { utteranceId: 'u2', text: 'and then some,', ahead: true } }]);
+    // One ahead at most: the next clause queues.
+    s.send(text(' words. Next', false));
+    expect(s.recorder.drain()).toEqual([]);
+    expect(ctx(s).queue).toEqual(['more words.']);
+  });
+
+  it('before the worker finished, text queues as before', () => {
+    const s = speaking();
+    s.send(text('Second.'));
+    expect(s.recorder.drain()).toEqual([]);
+    s.send(doneOf('u1'));
+    expect(s.recorder.drain()).toEqual([
+      { action: 'startSynthesis', params: { utteranceId: 'u2', text: 'Second.' } },
+      { action: 'notifyState', params: { state: 'SPEAKING' } },
+    ]);
+  });
+
+  it('ignores the end of a stream the worker is no longer producing', () => {
+    const s = speaking();
+    s.send(text('Second.'));
+    s.send(synthesized('u0'));
+    expect(s.recorder.drain()).toEqual([]);
+    expect(ctx(s).synthesizing).toBe('u1');
+    s.send(synthesized('u1'));
+    s.recorder.drain();
+    s.send(synthesized('u1'));
+    expect(s.recorder.drain()).toEqual([]);
+    expect(ctx(s).synthesizing).toBe('u2');
+  });
+
+  it('starts nothing while paused or held; STOP and a barge-in stop drop the utterance ahead', () => {
+    const paused = speaking();
+    paused.send(text('Second.'));
+    paused.send(control('PAUSE'));
+    paused.send(synthesized('u1'));
+    expect(names(paused.recorder.drain())).toEqual(['pauseWorker', 'notifyState']);
+    expect(ctx(paused)).toMatchObject({ synthesizing: null, ahead: null, queue: ['Second.'] });
+
+    const stopped = speaking();
+    stopped.send(text('Second.'));
+    stopped.send(synthesized('u1'));
+    stopped.send(control('STOP'));
+    expect(ctx(stopped)).toMatchObject({ utterance: null, ahead: null, synthesizing: null, queue: [] });
+    stopped.recorder.drain();
+    stopped.send(doneOf('u2'));
+    expect(stopped.state()).toBe('LISTENING');
+    expect(stopped.recorder.drain()).toEqual([]);
+
+    const barged = speaking({ ...DEFAULT_SESSION_INPUT, bargeInPolicy: 'stop' });
+    barged.send(text('Second.'));
+    barged.send(synthesized('u1'));
+    barged.send(speechStart());
+    barged.send(speechEnd(300));
+    expect(barged.state()).toBe('LISTENING');
+    expect(ctx(barged)).toMatchObject({ utterance: null, ahead: null, synthesizing: null, queue: [] });
+  });
+
+  it('a resumed barge-in keeps the utterance ahead, which follows at the done', () => {
+    const s = speaking({ ...DEFAULT_SESSION_INPUT, bargeInPolicy: 'resume' });
+    s.send(text('Second.'));
+    s.send(synthesized('u1'));
+    s.send(speechStart());
+    s.send(speechEnd(300));
+    expect(s.state()).toBe('SPEAKING.playing');
+    s.recorder.drain();
+    s.send(doneOf('u1'));
+    expect(s.recorder.drain()).toEqual([{ action: 'notifyState', params: { state: 'SPEAKING' } }]);
+    expect(ctx(s).utterance).toEqual({ id: 'u2', text: 'Second.' });
+  });
+});
+
 describe('session machine: barge-in', () => {
   it('VAD speech start PAUSEs the worker at once (debounce is the VAD actor’s job)', () => {
     const s = speaking();
