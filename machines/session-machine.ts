@@ -260,16 +260,12 @@ export const sessionMachine = setup({
     beginUtterance: assign(({ context, event }) => {
       if (event.type !== 'TEXT') return {};
       const { text, rest } = mustTakeSpeakable(context.buffer, event);
-      const utteranceCount = context.utteranceCount + 1;
-      const id = `u${utteranceCount}`;
-      return { buffer: rest, utterance: { id, text }, utteranceCount, synthesizing: id };
+      return { buffer: rest, ...numbered(context, text, 'utterance') };
     }),
     beginAheadFromText: assign(({ context, event }) => {
       if (event.type !== 'TEXT') return {};
       const { text, rest } = mustTakeSpeakable(context.buffer, event);
-      const utteranceCount = context.utteranceCount + 1;
-      const id = `u${utteranceCount}`;
-      return { buffer: rest, ahead: { id, text }, utteranceCount, synthesizing: id };
+      return { buffer: rest, ...numbered(context, text, 'ahead') };
     }),
     enqueueUtterance: assign(({ context, event }) => {
       if (event.type !== 'TEXT') return {};
@@ -278,17 +274,11 @@ export const sessionMachine = setup({
     }),
     beginQueuedUtterance: assign(({ context }) => {
       const [text, ...queue] = context.queue;
-      if (text === undefined) return {};
-      const utteranceCount = context.utteranceCount + 1;
-      const id = `u${utteranceCount}`;
-      return { queue, utterance: { id, text }, utteranceCount, synthesizing: id };
+      return text === undefined ? {} : { queue, ...numbered(context, text, 'utterance') };
     }),
     beginAheadUtterance: assign(({ context }) => {
       const [text, ...queue] = context.queue;
-      if (text === undefined) return {};
-      const utteranceCount = context.utteranceCount + 1;
-      const id = `u${utteranceCount}`;
-      return { queue, ahead: { id, text }, utteranceCount, synthesizing: id };
+      return text === undefined ? {} : { queue, ...numbered(context, text, 'ahead') };
     }),
     promoteAhead: assign(({ context }) => ({ utterance: context.ahead, ahead: null })),
     markSynthesized: assign({ synthesizing: null }),
@@ -640,6 +630,13 @@ function synthesisParams(context: SessionContext): StartSynthesisParams {
   const utterance = context.utterance;
   if (!utterance) throw new Error('startSynthesis without a current utterance');
   return { utteranceId: utterance.id, text: utterance.text };
+}
+
+/** The next numbered utterance (`u1`, `u2`, ...) as the current one or the one ahead; the worker is on it. */
+function numbered(context: SessionContext, text: string, slot: 'utterance' | 'ahead'): Partial<SessionContext> {
+  const utteranceCount = context.utteranceCount + 1;
+  const id = `u${utteranceCount}`;
+  return { [slot]: { id, text }, utteranceCount, synthesizing: id };
 }
 
 function aheadParams(context: SessionContext): StartSynthesisParams {
