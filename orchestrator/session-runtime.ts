@@ -329,7 +329,10 @@ export class SessionRuntime implements SessionHandle {
     const snapshot = this.actor.getSnapshot();
     const { utterance, ahead: next } = snapshot.context;
     if (snapshot.status !== 'active' || (utterance?.id !== utteranceId && next?.id !== utteranceId)) return;
-    const call = binding.client.synthesize(binding.sessionId, text, utteranceId);
+    // Synthesised ahead, it is heard once the pacer has sent what is queued before it: the worker
+    // serves first the streams whose audio is needed sooner (a new reply in another session).
+    const startAfterMs = ahead ? this.pacer.queuedMs : undefined;
+    const call = binding.client.synthesize(binding.sessionId, text, utteranceId, startAfterMs);
     const synthesis: Synthesis = { utteranceId, text, call, stopped: false, textDone: 0, ahead };
     this.synthesis = synthesis;
     call.on('data', (frame: AudioFrame) => {

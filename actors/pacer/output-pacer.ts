@@ -236,6 +236,11 @@ export class OutputPacer {
     return this.queue.reduce((n, i) => n + (i.kind === 'frame' ? 1 : 0), 0);
   }
 
+  /** Audio queued and not yet sent, in milliseconds. */
+  get queuedMs(): number {
+    return this.queued * this.frameMs;
+  }
+
   /** Per-frame send jitter samples (ms), oldest first (the last 4096). */
   jitterSamples(): number[] {
     if (this.jitters.length < JITTER_WINDOW) return [...this.jitters];

@@ -88,14 +88,17 @@ export class WorkerClient {
     return res.models;
   }
 
-  /** Opens a Synthesize stream for one utterance; the caller reads frames from it. */
-  synthesize(sessionId: string, text: string, utteranceId: string): ClientDuplexStream<TextChunk, AudioFrame> {
+  /**
+   * Opens a Synthesize stream for one utterance; the caller reads frames from it. `startAfterMs`:
+   * the listener hears none of it before then (audio queued ahead of it).
+   */
+  synthesize(sessionId: string, text: string, utteranceId: string, startAfterMs?: number): ClientDuplexStream<TextChunk, AudioFrame> {
     const call = this.client.synthesize();
     // An extra listener only observes: whoever reads the stream still gets the error.
     call.on('error', (err) => {
       if (unavailable(err)) this.observer?.workerUnavailable(this.addr);
     });
-    call.write({ sessionId, text, isFinal: true, utteranceId });
+    call.write({ sessionId, text, isFinal: true, utteranceId, ...(startAfterMs !== undefined && { startAfterMs }) });
     call.end();
     return call;
   }

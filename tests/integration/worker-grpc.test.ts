@@ -369,6 +369,15 @@ describe('TTS worker over gRPC, real voice', () => {
       expect(frames.at(-1)!.stats?.stopped).toBe(true);
     });
 
+    it('start_after_ms over ten minutes: INVALID_ARGUMENT; at the limit the synthesis runs', async () => {
+      const id = await sessions.open();
+      const call = startSynthesis(client, id, { text: 'Later.', startAfterMs: 600_001 });
+      expect(await codeOf(call.done)).toBe('INVALID_ARGUMENT');
+      const frames = await synthesizeAll(client, id, { text: 'Later.', startAfterMs: 600_000 });
+      expect(frames.at(-1)?.isFinal).toBe(true);
+      expect(frames.length).toBeGreaterThan(10);
+    });
+
     it('invalid UTF-8 text: INVALID_ARGUMENT', async () => {
       const id = await sessions.open();
       const invalid = [

@@ -328,6 +328,8 @@ export interface SynthesisInput {
   halfClose?: boolean;
   /** Default true: mark the last chunk `is_final`. */
   markFinal?: boolean;
+  /** `start_after_ms` of the first chunk. */
+  startAfterMs?: number;
 }
 
 /** Opens a Synthesize stream for `sessionId` and sends the text. */
@@ -344,6 +346,7 @@ export function startSynthesis(client: TTSServiceClient, sessionId: string, inpu
         text,
         isFinal: last && (opts.markFinal ?? true),
         utteranceId: i === 0 ? opts.utteranceId : undefined,
+        startAfterMs: i === 0 ? opts.startAfterMs : undefined,
       }),
     );
   });

@@ -20,6 +20,8 @@ interface ScriptedModel {
   calls: () => number;
   /** The shaping asked for with each inference, and the streams closed. */
   outputs: (ChunkOutput | undefined)[];
+  /** The deadline (performance.now() time) each inference was queued with. */
+  priorities: number[];
   closed: number[];
 }
 
@@ -27,18 +29,20 @@ function scriptedModel(infer: (call: number, ids: readonly number[]) => Promise<
   let calls = 0;
   let streams = 0;
   const outputs: (ChunkOutput | undefined)[] = [];
+  const priorities: number[] = [];
   const closed: number[] = [];
   const model = {
     sampleRate: RATE,
     openStream: () => (streams += 1),
     closeStream: (id: number) => closed.push(id),
-    inferTimed: (ids: readonly number[], params: { output?: ChunkOutput }) => {
+    inferTimed: (ids: readonly number[], params: { output?: ChunkOutput; priority?: number }) => {
       calls += 1;
       outputs.push(params.output);
+      priorities.push(params.priority ?? Number.NaN);
       return infer(calls, ids).then((audio) => ({ audio, ms: 0, modelSamples: ids.length * 256 }));
     },
   } as unknown as PiperModel;
-  return { model, calls: () => calls, outputs, closed };
+  return { model, calls: () => calls, outputs, priorities, closed };
 }
 
 /** What the model delivers for `ids`: 48 kHz audio, 768 samples per id. */
@@ -218,6 +222,26 @@ describe('SynthesisStream', () => {
     }
     await settle();
     expect(scripted.closed).toEqual([1]);
+  });
+});
+
+describe('SynthesisStream scheduling', () => {
+  it('queues each chunk by when its audio is needed: from the start, or startAfterMs later', async () => {
+    const now = scriptedModel(async (_call, ids) => tone(ids));
+    const t0 = performance.now();
+    await collect(new SynthesisStream(now.model, [CHUNK, CHUNK]));
+    const later = scriptedModel(async (_call, ids) => tone(ids));
+    const t1 = performance.now();
+    await collect(new SynthesisStream(later.model, [CHUNK, CHUNK], { startAfterMs: 5_000 }));
+    const t2 = performance.now();
+    // A new reply's first chunk is due at once; one heard 5 s from now is due then.
+    expect(now.priorities[0]).toBeGreaterThanOrEqual(t0);
+    expect(now.priorities[0]).toBeLessThan(t1);
+    expect(later.priorities[0]).toBeGreaterThanOrEqual(t1 + 5_000);
+    expect(later.priorities[0]).toBeLessThan(t2 + 5_000);
+    // The next chunk is due when the audio before it has played, counted from then.
+    expect(later.priorities[1]! - later.priorities[0]!).toBeGreaterThanOrEqual(FRAMES_PER_CHUNK * 20 - 1);
+    expect(later.priorities[1]).toBeGreaterThan(now.priorities[1]! + 4_000);
   });
 });
 

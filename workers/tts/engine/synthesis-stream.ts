@@ -34,6 +34,11 @@ export interface StreamOptions {
    * less a short lead-in. Off when undefined (Piper's audio untouched).
    */
   trimLeadingSilenceDb?: number;
+  /**
+   * The listener hears none of this stream for this long yet (audio of an earlier utterance
+   * plays first): its chunks are scheduled by when their audio is needed, after that.
+   */
+  startAfterMs?: number;
 }
 
 type Waiter = () => void;
@@ -128,12 +133,13 @@ export class SynthesisStream implements AsyncIterable<AudioFrame> {
    * When this stream's listener would run out of audio if playback began with the first frame:
    * the model runs waiting chunks earliest-deadline-first, so a stream with seconds of audio
    * buffered yields to one about to starve, and a new utterance's first chunk (deadline: now)
-   * goes ahead of other streams' later chunks.
+   * goes ahead of other streams' later chunks; one synthesised ahead (`startAfterMs`) waits its turn.
    */
   private deadline(): number {
     const queuedAudio = this.stats.audioMs + this.inFlightAudioMs;
-    if (this.stats.firstFrameAt === undefined) return queuedAudio === 0 ? this.stats.startedAt : performance.now() + queuedAudio;
-    return this.stats.firstFrameAt + queuedAudio;
+    const heardFrom = this.stats.startedAt + (this.options.startAfterMs ?? 0);
+    if (this.stats.firstFrameAt === undefined) return queuedAudio === 0 ? heardFrom : Math.max(performance.now(), heardFrom) + queuedAudio;
+    return Math.max(this.stats.firstFrameAt, heardFrom) + queuedAudio;
   }
 
   /** Estimated audio of chunks submitted to the model and not yet returned. */

@@ -14,7 +14,7 @@ import {
   type TTSServiceServer,
 } from './generated/tts.js';
 import { grpcError, InputError, toGrpcError } from './status.js';
-import { checkNotBlank, checkText, synthesisOptionsFrom } from './validate.js';
+import { checkNotBlank, checkStartAfter, checkText, synthesisOptionsFrom } from './validate.js';
 
 export interface ServiceDeps {
   config: WorkerConfig;
@@ -56,8 +56,8 @@ export function createTtsService(deps: ServiceDeps): TTSServiceServer {
   const recentFal: number[] = [];
   const defaults = { loudnessTarget: config.audio.loudness_target_lufs, chunking: config.audio.chunking, trimLeadingSilenceDb: config.audio.trim_leading_silence_dbfs };
 
-  async function runSynthesis(call: SynthesizeCall, session: WorkerSession, text: string, utteranceId: string | undefined): Promise<void> {
-    const stream = session.lease.engine.synthesize(text, session.options);
+  async function runSynthesis(call: SynthesizeCall, session: WorkerSession, text: string, utteranceId: string | undefined, startAfterMs: number): Promise<void> {
+    const stream = session.lease.engine.synthesize(text, { ...session.options, startAfterMs });
     const active = { stream, lastSequence: 0, lastTextDone: 0, stoppedByControl: false };
     session.active = active;
     let cancelled = false;
@@ -191,6 +191,7 @@ export function createTtsService(deps: ServiceDeps): TTSServiceServer {
       let session: WorkerSession | undefined;
       let text = '';
       let utteranceId: string | undefined;
+      let startAfterMs = 0;
       let state: 'collecting' | 'running' | 'failed' = 'collecting';
       const fail = (err: unknown) => {
         if (state === 'failed') return;
@@ -205,7 +206,7 @@ export function createTtsService(deps: ServiceDeps): TTSServiceServer {
           checkNotBlank(text);
           if (session.active) throw new InputError(status.FAILED_PRECONDITION, `session ${session.id} is already synthesizing`);
           state = 'running';
-          void runSynthesis(call, session, text, utteranceId);
+          void runSynthesis(call, session, text, utteranceId, startAfterMs);
         } catch (err) {
           fail(err);
         }
@@ -216,6 +217,7 @@ export function createTtsService(deps: ServiceDeps): TTSServiceServer {
           if (!session) {
             session = sessions.get(chunk.sessionId);
             utteranceId = chunk.utteranceId;
+            startAfterMs = checkStartAfter(chunk.startAfterMs);
             if (session.active) throw new InputError(status.FAILED_PRECONDITION, `session ${session.id} is already synthesizing`);
           } else if (chunk.sessionId && chunk.sessionId !== session.id) {
             throw new InputError(status.INVALID_ARGUMENT, 'all chunks of one stream must name the same session');

@@ -42,3 +42,12 @@ export function checkText(text: string, maxChars: number): void {
 export function checkNotBlank(text: string): void {
   if (text.trim().length === 0) throw invalid('text is empty');
 }
+
+/** Longest `start_after_ms` accepted: ten minutes of audio queued ahead is already absurd. */
+export const MAX_START_AFTER_MS = 600_000;
+
+export function checkStartAfter(ms: number | undefined): number {
+  if (ms === undefined) return 0;
+  if (ms > MAX_START_AFTER_MS) throw invalid(`start_after_ms must be at most ${MAX_START_AFTER_MS}, got ${ms}`);
+  return ms;
+}

@@ -175,7 +175,16 @@ export interface TextChunk {
    * Client-chosen id for the utterance, echoed on every AudioFrame. Optional; only read from
    * the first message.
    */
-  utteranceId?: string | undefined;
+  utteranceId?:
+    | string
+    | undefined;
+  /**
+   * The listener hears none of this synthesis for this many milliseconds yet: audio of an
+   * earlier utterance is still queued ahead of it. The worker schedules its chunks by when their
+   * audio is needed, so a new reply about to be heard goes first. Only read from the first
+   * message; unset or 0 = needed at once (a new reply). At most 600000.
+   */
+  startAfterMs?: number | undefined;
 }
 
 /** Statistics of a finished synthesis, sent on the frame whose `is_final` is true. */
@@ -921,7 +930,7 @@ export const EndSessionResponse: MessageFns<EndSessionResponse> = {
 };
 
 function createBaseTextChunk(): TextChunk {
-  return { sessionId: "", text: "", isFinal: false, utteranceId: undefined };
+  return { sessionId: "", text: "", isFinal: false, utteranceId: undefined, startAfterMs: undefined };
 }
 
 export const TextChunk: MessageFns<TextChunk> = {
@@ -937,6 +946,9 @@ export const TextChunk: MessageFns<TextChunk> = {
     }
     if (message.utteranceId !== undefined) {
       writer.uint32(34).string(message.utteranceId);
+    }
+    if (message.startAfterMs !== undefined) {
+      writer.uint32(40).uint32(message.startAfterMs);
     }
     return writer;
   },
@@ -986,6 +998,14 @@ export const TextChunk: MessageFns<TextChunk> = {
             message.utteranceId = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.startAfterMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1016,6 +1036,11 @@ export const TextChunk: MessageFns<TextChunk> = {
         : isSet(object.utterance_id)
         ? globalThis.String(object.utterance_id)
         : undefined,
+      startAfterMs: isSet(object.startAfterMs)
+        ? globalThis.Number(object.startAfterMs)
+        : isSet(object.start_after_ms)
+        ? globalThis.Number(object.start_after_ms)
+        : undefined,
     };
   },
 
@@ -1033,6 +1058,9 @@ export const TextChunk: MessageFns<TextChunk> = {
     if (message.utteranceId !== undefined) {
       obj.utteranceId = message.utteranceId;
     }
+    if (message.startAfterMs !== undefined) {
+      obj.startAfterMs = Math.round(message.startAfterMs);
+    }
     return obj;
   },
 
@@ -1045,6 +1073,7 @@ export const TextChunk: MessageFns<TextChunk> = {
     message.text = object.text ?? "";
     message.isFinal = object.isFinal ?? false;
     message.utteranceId = object.utteranceId ?? undefined;
+    message.startAfterMs = object.startAfterMs ?? undefined;
     return message;
   },
 };
