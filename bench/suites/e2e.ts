@@ -6,8 +6,8 @@
  */
 import WebSocket from 'ws';
 import type { BargeInPolicy } from '../../machines/session-machine.js';
-import { orchestratorConfigFromEnv, startOrchestrator, type OrchestratorConfig, type RunningOrchestrator } from '../../orchestrator/server.js';
-import { createLogger } from '../../workers/tts/logger.js';
+import { orchestratorConfigFromEnv, type OrchestratorConfig, type RunningOrchestrator } from '../../orchestrator/server.js';
+import { startTestOrchestrator } from '../../tests/support/orchestrator-stack.js';
 import { pickRealVoice } from '../../workers/tts/voices/pick.js';
 import { BENCH_SENTENCES } from '../sentences.js';
 import { peakRssMb, percentile, round, summary } from '../stats.js';
@@ -114,20 +114,7 @@ export async function startStack(voiceId: string, bargeInPolicy: BargeInPolicy, 
 
 /** The orchestrator of a bench stack, in this process, on the given worker. */
 function startBenchOrchestrator(voiceId: string, workerPort: number, bargeInPolicy: BargeInPolicy, extra: Partial<OrchestratorConfig> = {}): Promise<RunningOrchestrator> {
-  return startOrchestrator(
-    {
-      ...orchestratorConfigFromEnv({}),
-      host: '127.0.0.1',
-      wsPort: 0,
-      httpPort: 0,
-      voice: voiceId,
-      staticWorkers: [`grpc://127.0.0.1:${workerPort}`],
-      bargeInPolicy,
-      logLevel: 'silent',
-      ...extra,
-    },
-    createLogger('orchestrator-bench', 'silent'),
-  );
+  return startTestOrchestrator([`grpc://127.0.0.1:${workerPort}`], { voice: voiceId, bargeInPolicy, logLevel: 'silent', ...extra });
 }
 
 /** Connects and waits for the greeting and the first LISTENING; returns the session id too. */
