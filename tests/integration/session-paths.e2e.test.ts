@@ -56,7 +56,7 @@ const CONCURRENCY = 24;
  */
 const AHEAD_CONCURRENCY = 4;
 /** Replays of a path whose done overtook its steps (InconclusiveReplay) before it counts as failed. */
-const ATTEMPTS = 3;
+const ATTEMPTS = 4;
 /** max_barged_in_ms of the orchestrators that replay the barge-in-limit paths. */
 const ELAPSE_MAX_BARGE_IN_MS = 600;
 const STEP_TIMEOUT_MS = 30_000;
@@ -112,10 +112,14 @@ describe('generated session paths, end to end (WebSocket → orchestrator → gR
     };
     // Longest paths first, so the run does not end on a straggler.
     const byLength = [...paths].sort((a, b) => b.steps.length - a.steps.length);
-    // The paths that deliver UTTERANCE.SYNTHESIZED run after the others, fewer at once.
+    // The paths that deliver UTTERANCE.SYNTHESIZED run after the others, fewer at once; an
+    // inconclusive replay is replayed again last, alone, while the worker has nothing else to do
+    // for this file (the other test files may still load the machine).
+    const retries: SessionPath[] = [];
     const phases = [
       { queue: byLength.filter((p) => !deliversSynthesized(p)), workers: CONCURRENCY },
       { queue: byLength.filter(deliversSynthesized), workers: AHEAD_CONCURRENCY },
+      { queue: retries, workers: 1 },
     ];
     const t0 = performance.now();
     for (const { queue, workers } of phases) {
@@ -131,7 +135,7 @@ describe('generated session paths, end to end (WebSocket → orchestrator → gR
               results.set(path.id, error);
               if (error instanceof InconclusiveReplay && attempts < ATTEMPTS) {
                 console.log(`inconclusive, replayed again: ${error.message.split('\n')[0] ?? ''}`);
-                queue.push(path);
+                retries.push(path);
               }
             }
           }
